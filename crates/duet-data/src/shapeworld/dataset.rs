@@ -191,7 +191,10 @@ pub fn generate(out: &Path, opts: &GenerateOptions, mut progress: impl FnMut(usi
     }
     let manifest = Manifest {
         generator: GENERATOR.to_string(),
-        command: format!("duet data shapeworld --out {} --n {} --seed {}", out.display(), opts.n, opts.seed),
+        command: format!(
+            "duet data shapeworld --out DIR --n {} --seed {} --size {}",
+            opts.n, opts.seed, opts.config.image_size
+        ),
         options: opts.clone(),
         splits,
     };
