@@ -80,8 +80,14 @@ fn signature_of(shape: Shape) -> Signature {
 const K4_UNIT: f64 = 0.0004;
 const K3_UNIT: f64 = 0.0019;
 const RATIO_UNIT: f64 = 0.15;
-/// A best residual of this many units halves the fit factor (about).
-const FIT_SIGMA: f64 = 3.0;
+/// Spread of the fit factor: clean renders sit within ~1.5 units of their
+/// prototype (coverage is quantised to 1/16), a blob that fits no shape is
+/// 10+ units away.
+const FIT_SIGMA: f64 = 4.0;
+/// Width in pixels of the background ring searched for blurred-out mass.
+const RING: i64 = 2;
+/// Temperature of the posterior over the four hypotheses (squared units).
+const POSTERIOR_T: f64 = 0.5;
 
 /// The classical ShapeWorld detector.
 #[derive(Debug, Clone)]
@@ -126,8 +132,8 @@ impl ShapeDetector {
     }
 
     /// 8-connected components of the foreground mask, as pixel index lists,
-    /// and the per-pixel foreground flags.
-    fn components(&self, img: &RgbImage) -> (Vec<Vec<usize>>, Vec<bool>) {
+    /// and each pixel's component label (`usize::MAX` for background).
+    fn components(&self, img: &RgbImage) -> (Vec<Vec<usize>>, Vec<usize>) {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let thr2 = self.fg_threshold * self.fg_threshold;
         let fg: Vec<bool> = img.pixels().map(|p| dist2(rgb(p.0), self.background) > thr2).collect();
@@ -151,11 +157,17 @@ impl ShapeDetector {
             }
             out.push(comp);
         }
-        (out, fg)
+        let mut label = vec![usize::MAX; w * h];
+        for (k, comp) in out.iter().enumerate() {
+            for &i in comp {
+                label[i] = k;
+            }
+        }
+        (out, label)
     }
 
     /// Classifies one component; `None` when it is too small to be an object.
-    fn classify(&self, img: &RgbImage, comp: &[usize], fg: &[bool]) -> Option<Detection> {
+    fn classify(&self, img: &RgbImage, comp: &[usize], label: &[usize]) -> Option<Detection> {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let px = |i: usize| rgb(img.get_pixel((i % w) as u32, (i / w) as u32).0);
         // Colour: the palette entry nearest the mean of the component's core
@@ -178,7 +190,8 @@ impl ShapeDetector {
             .min_by(|a, b| dist2(a.1, mean).total_cmp(&dist2(b.1, mean)))?;
         // Coverage α of each pixel (its projection onto background → colour),
         // over the component and the background ring around it, where blur
-        // leaves part of the object's mass; tiny α is noise.
+        // leaves part of the object's mass (ring pixels near another object
+        // are left out); tiny α is noise.
         let dir: [f64; 3] = std::array::from_fn(|k| c[k] - self.background[k]);
         let norm2 = dist2(c, self.background);
         let alpha = |i: usize| {
@@ -186,11 +199,15 @@ impl ShapeDetector {
             let a = ((0..3).map(|k| (p[k] - self.background[k]) * dir[k]).sum::<f64>() / norm2).clamp(0.0, 1.0);
             if a < 0.1 { 0.0 } else { a }
         };
+        let me = label[comp[0]];
         let mut pixels: Vec<usize> = comp.to_vec();
         let mut member = std::collections::HashSet::<usize>::from_iter(comp.iter().copied());
         for &i in comp {
-            for j in neighbours(i, w, h, 2) {
-                if !fg[j] && member.insert(j) {
+            for j in neighbours(i, w, h, RING) {
+                if label[j] == usize::MAX
+                    && member.insert(j)
+                    && neighbours(j, w, h, RING).all(|k| label[k] == usize::MAX || label[k] == me)
+                {
                     pixels.push(j);
                 }
             }
@@ -221,7 +238,7 @@ impl ShapeDetector {
         let d2: Vec<f64> = self.signatures.iter().map(|(_, sig)| residual(sig)).collect();
         let (best, &d_best) = d2.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?;
         // Posterior over the four hypotheses, times how well the best fits.
-        let z: f64 = d2.iter().map(|x| (-(x - d_best) / 2.0).exp()).sum();
+        let z: f64 = d2.iter().map(|x| (-(x - d_best) / POSTERIOR_T).exp()).sum();
         let fit = (-d_best / (2.0 * FIT_SIGMA * FIT_SIGMA)).exp();
         let (shape, sig) = self.signatures[best];
         let side = (area / sig.fill).sqrt();
@@ -248,8 +265,8 @@ fn neighbours(i: usize, w: usize, h: usize, r: i64) -> impl Iterator<Item = usiz
 
 impl Detector for ShapeDetector {
     fn detect(&self, image: &RgbImage) -> Vec<Detection> {
-        let (comps, fg) = self.components(image);
-        let mut out: Vec<Detection> = comps.iter().filter_map(|c| self.classify(image, c, &fg)).collect();
+        let (comps, label) = self.components(image);
+        let mut out: Vec<Detection> = comps.iter().filter_map(|c| self.classify(image, c, &label)).collect();
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out
     }

@@ -261,7 +261,7 @@ mod tests {
         // Option text, only for responses of more than five words; "y" also
         // occurs in "yes", tie at the same position → the first candidate.
         assert_eq!(mc("I think the correct one is yes, saturation for sure"), l("A"));
-        assert_eq!(mc("definitely not in saturation here ok"), l("B"));
+        assert_eq!(mc("definitely no, not in saturation here ok"), l("B"));
         assert_eq!(mc("not in saturation"), McParse::Fallback, "five words or fewer: no text match");
         // Whitespace is not stripped, so these fall through, as in MMMU.
         assert_eq!(mc("B. "), McParse::Fallback);
