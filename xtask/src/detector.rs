@@ -29,7 +29,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let det = ShapeDetector::new(&cfg);
     let space = prompt_space();
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
-    let conditions = ["clean", "blur σ=1px", "noise σ=8/255", "jpeg q75", "blur+noise+jpeg"];
+    let conditions = [
+        "clean",
+        "blur σ=1px",
+        "noise σ=8/255",
+        "jpeg q75",
+        "blur+noise+jpeg",
+    ];
     let mut ok = [0usize; 5];
     let mut shown = [0usize; 5];
     let t0 = std::time::Instant::now();
@@ -59,9 +65,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
         }
     }
-    println!("ShapeDetector exact-scene recovery, {} fresh scenes at {}x{} (seed {}), {:.1}s:", a.n, a.size, a.size, a.seed, t0.elapsed().as_secs_f64());
+    println!(
+        "ShapeDetector exact-scene recovery, {} fresh scenes at {}x{} (seed {}), {:.1}s:",
+        a.n,
+        a.size,
+        a.size,
+        a.seed,
+        t0.elapsed().as_secs_f64()
+    );
     for (k, c) in conditions.iter().enumerate() {
-        println!("  {c:<18} {:>5}/{} = {:.2}%", ok[k], a.n, 100.0 * ok[k] as f64 / a.n as f64);
+        println!(
+            "  {c:<18} {:>5}/{} = {:.2}%",
+            ok[k],
+            a.n,
+            100.0 * ok[k] as f64 / a.n as f64
+        );
     }
     Ok(())
 }

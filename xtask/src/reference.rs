@@ -36,7 +36,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .context("running diff")?;
     std::fs::remove_dir_all(&tmp).ok();
     if !status.success() {
-        bail!("regenerated reference split differs from {}", target.display());
+        bail!(
+            "regenerated reference split differs from {}",
+            target.display()
+        );
     }
     println!("reference split is byte-identical to a fresh regeneration");
     Ok(())

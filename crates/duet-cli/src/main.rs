@@ -1,1 +1,40 @@
-fn main() {}
+//! `duet`: the command-line front end. Thin: parses arguments, adds context to
+//! errors, shows progress; the work happens in the library crates.
+
+mod cmd;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// RL post-training toolkit for unified multimodal models.
+#[derive(Parser)]
+#[command(name = "duet", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate datasets.
+    #[command(subcommand)]
+    Data(cmd::data::DataCmd),
+    /// Score generated images (GenEval) or answers (MMMU).
+    #[command(subcommand)]
+    Eval(cmd::eval::EvalCmd),
+}
+
+fn main() -> std::process::ExitCode {
+    let result = match Cli::parse().command {
+        Command::Data(c) => cmd::data::run(c),
+        Command::Eval(c) => cmd::eval::run(c),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The cause chain on one line; no backtrace: these are input errors.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -103,7 +103,8 @@ pub fn relative_position(a: &BBox, b: &BBox) -> Vec<Relation> {
     let (ax, ay) = a.center();
     let (bx, by) = b.center();
     let (ox, oy) = (ax - bx, ay - by);
-    let shrink = |off: f64, ext: f64| (off.abs() - POSITION_THRESHOLD * ext).max(0.0) * off.signum();
+    let shrink =
+        |off: f64, ext: f64| (off.abs() - POSITION_THRESHOLD * ext).max(0.0) * off.signum();
     let rx = shrink(ox, a.width() + b.width());
     let ry = shrink(oy, a.height() + b.height());
     if rx.abs() < 1e-3 && ry.abs() < 1e-3 {
@@ -137,10 +138,22 @@ mod tests {
 
     #[test]
     fn clear_directions() {
-        assert_eq!(relative_position(&b(10., 30., 10.), &b(50., 30., 10.)), vec![Relation::LeftOf]);
-        assert_eq!(relative_position(&b(50., 30., 10.), &b(10., 30., 10.)), vec![Relation::RightOf]);
-        assert_eq!(relative_position(&b(30., 5., 10.), &b(30., 50., 10.)), vec![Relation::Above]);
-        assert_eq!(relative_position(&b(30., 50., 10.), &b(30., 5., 10.)), vec![Relation::Below]);
+        assert_eq!(
+            relative_position(&b(10., 30., 10.), &b(50., 30., 10.)),
+            vec![Relation::LeftOf]
+        );
+        assert_eq!(
+            relative_position(&b(50., 30., 10.), &b(10., 30., 10.)),
+            vec![Relation::RightOf]
+        );
+        assert_eq!(
+            relative_position(&b(30., 5., 10.), &b(30., 50., 10.)),
+            vec![Relation::Above]
+        );
+        assert_eq!(
+            relative_position(&b(30., 50., 10.), &b(30., 5., 10.)),
+            vec![Relation::Below]
+        );
     }
 
     #[test]

@@ -12,7 +12,10 @@ pub fn gaussian_noise(img: &RgbImage, sigma: f64, rng: &mut impl Rng) -> RgbImag
     let mut out = img.clone();
     for p in out.pixels_mut() {
         for c in p.0.iter_mut() {
-            *c = (*c as f64 + sigma * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng)).round().clamp(0.0, 255.0) as u8;
+            *c = (*c as f64
+                + sigma * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng))
+            .round()
+            .clamp(0.0, 255.0) as u8;
         }
     }
     out
@@ -55,7 +58,9 @@ mod tests {
         let var = vals.iter().map(|v| v * v).sum::<f64>() / vals.len() as f64;
         assert!((var.sqrt() - 8.0).abs() < 0.3, "{}", var.sqrt());
         let blurred = gaussian_blur(&noisy, 1.0);
-        let mean = |i: &RgbImage| i.as_raw().iter().map(|&v| v as f64).sum::<f64>() / i.as_raw().len() as f64;
+        let mean = |i: &RgbImage| {
+            i.as_raw().iter().map(|&v| v as f64).sum::<f64>() / i.as_raw().len() as f64
+        };
         assert!((mean(&blurred) - mean(&noisy)).abs() < 0.5);
         let j = jpeg_round_trip(&img, 75);
         assert_eq!(j.dimensions(), (64, 64));

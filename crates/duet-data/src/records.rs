@@ -179,7 +179,10 @@ mod tests {
     fn unknown_tag_is_rejected() {
         let line = r#"{"tag":"texture","include":[],"prompt":"x"}"#;
         let err = serde_json::from_str::<GenEvalMetadata>(line).unwrap_err();
-        assert!(err.to_string().contains("unknown variant `texture`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown variant `texture`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -43,7 +43,13 @@ struct Signature {
 fn cumulants(points: &[(f64, f64)]) -> (f64, f64, f64, f64) {
     let w: f64 = points.iter().map(|p| p.1).sum();
     let mean = points.iter().map(|p| p.0 * p.1).sum::<f64>() / w;
-    let m = |k: i32| points.iter().map(|p| (p.0 - mean).powi(k) * p.1).sum::<f64>() / w;
+    let m = |k: i32| {
+        points
+            .iter()
+            .map(|p| (p.0 - mean).powi(k) * p.1)
+            .sum::<f64>()
+            / w
+    };
     let (m2, m3, m4) = (m(2), m(3), m(4));
     (mean, m2, m3, m4 - 3.0 * m2 * m2)
 }
@@ -127,7 +133,10 @@ impl ShapeDetector {
             fg_threshold: 0.35 * nearest,
             // A quarter of the smallest triangle's area.
             min_area: 0.125 * s * s,
-            signatures: Shape::ALL.iter().map(|&sh| (sh, signature_of(sh))).collect(),
+            signatures: Shape::ALL
+                .iter()
+                .map(|&sh| (sh, signature_of(sh)))
+                .collect(),
         }
     }
 
@@ -136,7 +145,10 @@ impl ShapeDetector {
     fn components(&self, img: &RgbImage) -> (Vec<Vec<usize>>, Vec<usize>) {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let thr2 = self.fg_threshold * self.fg_threshold;
-        let fg: Vec<bool> = img.pixels().map(|p| dist2(rgb(p.0), self.background) > thr2).collect();
+        let fg: Vec<bool> = img
+            .pixels()
+            .map(|p| dist2(rgb(p.0), self.background) > thr2)
+            .collect();
         let mut seen = vec![false; w * h];
         let mut out = Vec::new();
         for start in 0..w * h {
@@ -172,7 +184,10 @@ impl ShapeDetector {
         let px = |i: usize| rgb(img.get_pixel((i % w) as u32, (i / w) as u32).0);
         // Colour: the palette entry nearest the mean of the component's core
         // (pixels far from the background, away from blended rims).
-        let d: Vec<f64> = comp.iter().map(|&i| dist2(px(i), self.background).sqrt()).collect();
+        let d: Vec<f64> = comp
+            .iter()
+            .map(|&i| dist2(px(i), self.background).sqrt())
+            .collect();
         let dmax = d.iter().cloned().fold(0.0, f64::max);
         let core: Vec<[f64; 3]> = comp
             .iter()
@@ -196,7 +211,11 @@ impl ShapeDetector {
         let norm2 = dist2(c, self.background);
         let alpha = |i: usize| {
             let p = px(i);
-            let a = ((0..3).map(|k| (p[k] - self.background[k]) * dir[k]).sum::<f64>() / norm2).clamp(0.0, 1.0);
+            let a = ((0..3)
+                .map(|k| (p[k] - self.background[k]) * dir[k])
+                .sum::<f64>()
+                / norm2)
+                .clamp(0.0, 1.0);
             if a < 0.1 { 0.0 } else { a }
         };
         let me = label[comp[0]];
@@ -222,7 +241,8 @@ impl ShapeDetector {
             return None;
         }
         let (cx, vx, _, k4x) = cumulants(&cov.iter().map(|t| (t.0, t.2)).collect::<Vec<_>>());
-        let (cy_mass, vy, k3y, k4y) = cumulants(&cov.iter().map(|t| (t.1, t.2)).collect::<Vec<_>>());
+        let (cy_mass, vy, k3y, k4y) =
+            cumulants(&cov.iter().map(|t| (t.1, t.2)).collect::<Vec<_>>());
         // Each hypothesis fixes the size through the (blur-proof) area; its
         // predicted cumulants are then compared with the measured ones.
         let residual = |sig: &Signature| {
@@ -235,7 +255,11 @@ impl ShapeDetector {
             ];
             r.iter().map(|x| x * x).sum::<f64>()
         };
-        let d2: Vec<f64> = self.signatures.iter().map(|(_, sig)| residual(sig)).collect();
+        let d2: Vec<f64> = self
+            .signatures
+            .iter()
+            .map(|(_, sig)| residual(sig))
+            .collect();
         let (best, &d_best) = d2.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?;
         // Posterior over the four hypotheses, times how well the best fits.
         let z: f64 = d2.iter().map(|x| (-(x - d_best) / POSTERIOR_T).exp()).sum();
@@ -244,10 +268,19 @@ impl ShapeDetector {
         let side = (area / sig.fill).sqrt();
         // The box centre is the centroid, except for the (upward) triangle,
         // whose centroid lies a sixth of its height below the box centre.
-        let cy = if shape == Shape::Triangle { cy_mass - side / 6.0 } else { cy_mass };
+        let cy = if shape == Shape::Triangle {
+            cy_mass - side / 6.0
+        } else {
+            cy_mass
+        };
         Some(Detection {
             class: shape.name().to_string(),
-            bbox: BBox::from([cx - side / 2.0, cy - side / 2.0, cx + side / 2.0, cy + side / 2.0]),
+            bbox: BBox::from([
+                cx - side / 2.0,
+                cy - side / 2.0,
+                cx + side / 2.0,
+                cy + side / 2.0,
+            ]),
             score: fit / z,
             color: Some(color.name().to_string()),
         })
@@ -257,16 +290,21 @@ impl ShapeDetector {
 /// Pixel indices within Chebyshev distance `r` of pixel `i` (itself excluded).
 fn neighbours(i: usize, w: usize, h: usize, r: i64) -> impl Iterator<Item = usize> {
     let (x, y) = ((i % w) as i64, (i / w) as i64);
-    (-r..=r).flat_map(move |dy| (-r..=r).map(move |dx| (x + dx, y + dy))).filter_map(move |(nx, ny)| {
-        let inside = nx >= 0 && ny >= 0 && nx < w as i64 && ny < h as i64 && (nx, ny) != (x, y);
-        inside.then(|| ny as usize * w + nx as usize)
-    })
+    (-r..=r)
+        .flat_map(move |dy| (-r..=r).map(move |dx| (x + dx, y + dy)))
+        .filter_map(move |(nx, ny)| {
+            let inside = nx >= 0 && ny >= 0 && nx < w as i64 && ny < h as i64 && (nx, ny) != (x, y);
+            inside.then(|| ny as usize * w + nx as usize)
+        })
 }
 
 impl Detector for ShapeDetector {
     fn detect(&self, image: &RgbImage) -> Vec<Detection> {
         let (comps, label) = self.components(image);
-        let mut out: Vec<Detection> = comps.iter().filter_map(|c| self.classify(image, c, &label)).collect();
+        let mut out: Vec<Detection> = comps
+            .iter()
+            .filter_map(|c| self.classify(image, c, &label))
+            .collect();
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out
     }
@@ -282,9 +320,17 @@ pub enum SceneMatch {
 /// True when `dets` recover `scene` exactly: one detection per object with the
 /// same shape and colour and a box centre within `tol_px` pixels, and nothing
 /// else.
-pub fn match_scene(dets: &[Detection], scene: &duet_data::shapeworld::Scene, tol_px: f64) -> SceneMatch {
+pub fn match_scene(
+    dets: &[Detection],
+    scene: &duet_data::shapeworld::Scene,
+    tol_px: f64,
+) -> SceneMatch {
     if dets.len() != scene.objects.len() {
-        return SceneMatch::Mismatch(format!("{} objects, {} detections", scene.objects.len(), dets.len()));
+        return SceneMatch::Mismatch(format!(
+            "{} objects, {} detections",
+            scene.objects.len(),
+            dets.len()
+        ));
     }
     let mut used = vec![false; dets.len()];
     for o in &scene.objects {
@@ -302,7 +348,11 @@ pub fn match_scene(dets: &[Detection], scene: &duet_data::shapeworld::Scene, tol
                     .iter()
                     .map(|d| {
                         let (cx, cy) = d.bbox.center();
-                        format!("{} {} at ({cx:.1}, {cy:.1})", d.color.as_deref().unwrap_or("?"), d.class)
+                        format!(
+                            "{} {} at ({cx:.1}, {cy:.1})",
+                            d.color.as_deref().unwrap_or("?"),
+                            d.class
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("; ");
@@ -317,4 +367,3 @@ pub fn match_scene(dets: &[Detection], scene: &duet_data::shapeworld::Scene, tol
     }
     SceneMatch::Exact
 }
-

@@ -27,7 +27,10 @@ fn recovers_fresh_scenes_exactly() {
         corrupted += (match_scene(&det.detect(&bad), &scene, 2.0) == SceneMatch::Exact) as usize;
     }
     assert!(clean as f64 >= 0.995 * n as f64, "clean: {clean}/{n}");
-    assert!(corrupted as f64 >= 0.97 * n as f64, "corrupted: {corrupted}/{n}");
+    assert!(
+        corrupted as f64 >= 0.97 * n as f64,
+        "corrupted: {corrupted}/{n}"
+    );
 }
 
 #[test]

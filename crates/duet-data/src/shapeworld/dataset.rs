@@ -108,13 +108,23 @@ pub const GENERATOR: &str = "duet-data shapeworld v1";
 
 /// Generates the dataset into `out`; `progress(done, total)` is called after
 /// each scene. Files are written atomically, the manifest last.
-pub fn generate(out: &Path, opts: &GenerateOptions, mut progress: impl FnMut(usize, usize)) -> Result<Manifest> {
+pub fn generate(
+    out: &Path,
+    opts: &GenerateOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Manifest> {
     if opts.n < SPLITS.len() {
-        return Err(DataError::Config(format!("--n must be at least {}, got {}", SPLITS.len(), opts.n)));
+        return Err(DataError::Config(format!(
+            "--n must be at least {}, got {}",
+            SPLITS.len(),
+            opts.n
+        )));
     }
     let sizes = opts.split_sizes();
     if sizes.contains(&0) {
-        return Err(DataError::Config(format!("split sizes {sizes:?}: every split needs a scene")));
+        return Err(DataError::Config(format!(
+            "split sizes {sizes:?}: every split needs a scene"
+        )));
     }
     let mut part_rng = ChaCha8Rng::seed_from_u64(opts.seed);
     part_rng.set_stream(0);
@@ -209,12 +219,19 @@ pub fn read_prompts(path: &Path) -> Result<HashSet<String>> {
     struct P {
         prompt: String,
     }
-    Ok(read_jsonl::<P>(path)?.into_iter().map(|p| p.prompt).collect())
+    Ok(read_jsonl::<P>(path)?
+        .into_iter()
+        .map(|p| p.prompt)
+        .collect())
 }
 
 /// Refuses (with [`DataError::TrainTestLeak`]) when any evaluation prompt
 /// occurs in the training file.
-pub fn guard_against_train_prompts(eval: &[GenEvalMetadata], eval_file: &Path, train_file: &Path) -> Result<()> {
+pub fn guard_against_train_prompts(
+    eval: &[GenEvalMetadata],
+    eval_file: &Path,
+    train_file: &Path,
+) -> Result<()> {
     let train = read_prompts(train_file)?;
     let leaked: Vec<&str> = eval
         .iter()
@@ -237,7 +254,10 @@ pub fn guard_against_train_prompts(eval: &[GenEvalMetadata], eval_file: &Path, t
 pub fn train_file_for(metadata: &Path) -> Option<PathBuf> {
     let root = metadata.parent()?.parent()?;
     let manifest: Manifest = read_json(&root.join("manifest.json")).ok()?;
-    manifest.splits.contains_key("train").then(|| root.join("train").join("generation.jsonl"))
+    manifest
+        .splits
+        .contains_key("train")
+        .then(|| root.join("train").join("generation.jsonl"))
 }
 
 #[cfg(test)]
@@ -253,16 +273,29 @@ mod tests {
         generate(b.path(), &opts, |_, _| {}).unwrap();
         assert_eq!(m.splits["train"].scenes, 32);
         for split in SPLITS {
-            for f in ["scenes.jsonl", "generation.jsonl", "evaluation_metadata.jsonl", "understanding.jsonl", "answers.json"] {
+            for f in [
+                "scenes.jsonl",
+                "generation.jsonl",
+                "evaluation_metadata.jsonl",
+                "understanding.jsonl",
+                "answers.json",
+            ] {
                 let x = std::fs::read(a.path().join(split).join(f)).unwrap();
                 let y = std::fs::read(b.path().join(split).join(f)).unwrap();
                 assert_eq!(x, y, "{split}/{f} differs between runs");
             }
             let x = std::fs::read(a.path().join(split).join("images/000001.png")).unwrap();
-            assert_eq!(x, std::fs::read(b.path().join(split).join("images/000001.png")).unwrap());
+            assert_eq!(
+                x,
+                std::fs::read(b.path().join(split).join("images/000001.png")).unwrap()
+            );
         }
         let items: Vec<McItem> = read_jsonl(&a.path().join("test/understanding.jsonl")).unwrap();
-        assert!(items.iter().all(|i| i.options.len() == 4 && i.id.starts_with("test_")));
+        assert!(
+            items
+                .iter()
+                .all(|i| i.options.len() == 4 && i.id.starts_with("test_"))
+        );
     }
 
     #[test]
@@ -274,8 +307,10 @@ mod tests {
         assert_eq!(train_file_for(&test_meta_path), Some(train_file.clone()));
         let test_meta: Vec<GenEvalMetadata> = read_jsonl(&test_meta_path).unwrap();
         guard_against_train_prompts(&test_meta, &test_meta_path, &train_file).unwrap();
-        let train_meta: Vec<GenEvalMetadata> = read_jsonl(&dir.path().join("train/evaluation_metadata.jsonl")).unwrap();
-        let err = guard_against_train_prompts(&train_meta, &test_meta_path, &train_file).unwrap_err();
+        let train_meta: Vec<GenEvalMetadata> =
+            read_jsonl(&dir.path().join("train/evaluation_metadata.jsonl")).unwrap();
+        let err =
+            guard_against_train_prompts(&train_meta, &test_meta_path, &train_file).unwrap_err();
         assert!(err.to_string().contains("refusing to evaluate"), "{err}");
     }
 }

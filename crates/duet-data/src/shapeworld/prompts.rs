@@ -10,7 +10,12 @@ use super::vocab::{Color, NUMBER_WORDS, Shape, plural, with_article};
 use crate::geometry::Relation;
 use crate::records::{ExcludeClause, GenEvalMetadata, IncludeClause, Task};
 
-fn clause(shape: Shape, count: u32, color: Option<Color>, position: Option<(Relation, usize)>) -> IncludeClause {
+fn clause(
+    shape: Shape,
+    count: u32,
+    color: Option<Color>,
+    position: Option<(Relation, usize)>,
+) -> IncludeClause {
     IncludeClause {
         class: shape.name().to_string(),
         count,
@@ -19,7 +24,12 @@ fn clause(shape: Shape, count: u32, color: Option<Color>, position: Option<(Rela
     }
 }
 
-fn meta(tag: Task, include: Vec<IncludeClause>, exclude: Vec<ExcludeClause>, prompt: String) -> GenEvalMetadata {
+fn meta(
+    tag: Task,
+    include: Vec<IncludeClause>,
+    exclude: Vec<ExcludeClause>,
+    prompt: String,
+) -> GenEvalMetadata {
     GenEvalMetadata {
         tag,
         include,
@@ -34,14 +44,28 @@ pub fn prompt_space() -> Vec<GenEvalMetadata> {
     let mut out = Vec::new();
     let pairs: Vec<(Shape, Shape)> = Shape::ALL
         .iter()
-        .flat_map(|&a| Shape::ALL.iter().filter(move |&&b| b != a).map(move |&b| (a, b)))
+        .flat_map(|&a| {
+            Shape::ALL
+                .iter()
+                .filter(move |&&b| b != a)
+                .map(move |&b| (a, b))
+        })
         .collect();
     for s in Shape::ALL {
         let p = format!("a photo of {}", with_article(s.name()));
-        out.push(meta(Task::SingleObject, vec![clause(s, 1, None, None)], vec![], p));
+        out.push(meta(
+            Task::SingleObject,
+            vec![clause(s, 1, None, None)],
+            vec![],
+            p,
+        ));
     }
     for &(a, b) in &pairs {
-        let p = format!("a photo of {} and {}", with_article(a.name()), with_article(b.name()));
+        let p = format!(
+            "a photo of {} and {}",
+            with_article(a.name()),
+            with_article(b.name())
+        );
         out.push(meta(
             Task::TwoObject,
             vec![clause(a, 1, None, None), clause(b, 1, None, None)],
@@ -51,18 +75,32 @@ pub fn prompt_space() -> Vec<GenEvalMetadata> {
     }
     for s in Shape::ALL {
         for n in 2..=4u32 {
-            let p = format!("a photo of {} {}", NUMBER_WORDS[n as usize], plural(s.name()));
+            let p = format!(
+                "a photo of {} {}",
+                NUMBER_WORDS[n as usize],
+                plural(s.name())
+            );
             let ex = ExcludeClause {
                 class: s.name().to_string(),
                 count: n + 1,
             };
-            out.push(meta(Task::Counting, vec![clause(s, n, None, None)], vec![ex], p));
+            out.push(meta(
+                Task::Counting,
+                vec![clause(s, n, None, None)],
+                vec![ex],
+                p,
+            ));
         }
     }
     for s in Shape::ALL {
         for c in Color::ALL {
             let p = format!("a photo of {} {}", with_article(c.name()), s.name());
-            out.push(meta(Task::Colors, vec![clause(s, 1, Some(c), None)], vec![], p));
+            out.push(meta(
+                Task::Colors,
+                vec![clause(s, 1, Some(c), None)],
+                vec![],
+                p,
+            ));
         }
     }
     for &(a, b) in &pairs {
@@ -152,8 +190,15 @@ mod tests {
             .iter()
             .map(|p| p.iter().map(|m| m.prompt.clone()).collect())
             .collect();
-        assert!(sets[0].is_disjoint(&sets[1]) && sets[0].is_disjoint(&sets[2]) && sets[1].is_disjoint(&sets[2]));
-        assert_eq!(sets.iter().map(|s| s.len()).sum::<usize>(), prompt_space().len());
+        assert!(
+            sets[0].is_disjoint(&sets[1])
+                && sets[0].is_disjoint(&sets[2])
+                && sets[1].is_disjoint(&sets[2])
+        );
+        assert_eq!(
+            sets.iter().map(|s| s.len()).sum::<usize>(),
+            prompt_space().len()
+        );
         for part in &parts {
             for t in Task::ALL {
                 assert!(part.iter().any(|m| m.tag == t));

@@ -48,10 +48,18 @@ pub struct Question {
 }
 
 /// Shuffles `options` (the first being correct) and records where it went.
-fn shuffled(kind: QuestionType, question: String, mut options: Vec<String>, rng: &mut impl Rng) -> Question {
+fn shuffled(
+    kind: QuestionType,
+    question: String,
+    mut options: Vec<String>,
+    rng: &mut impl Rng,
+) -> Question {
     let correct = options[0].clone();
     options.shuffle(rng);
-    let answer = options.iter().position(|o| *o == correct).expect("correct option kept");
+    let answer = options
+        .iter()
+        .position(|o| *o == correct)
+        .expect("correct option kept");
     Question {
         kind,
         question: format!("<image 1> {question}"),
@@ -66,7 +74,10 @@ pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
     let mut out = Vec::new();
 
     // Count: mostly about shapes present, sometimes about an absent one (0).
-    let present: Vec<Shape> = Shape::ALL.into_iter().filter(|&s| scene.count_shape(s) > 0).collect();
+    let present: Vec<Shape> = Shape::ALL
+        .into_iter()
+        .filter(|&s| scene.count_shape(s) > 0)
+        .collect();
     let shape = if rng.random_bool(0.75) {
         *present.choose(rng).unwrap_or(&Shape::Circle)
     } else {
@@ -77,24 +88,46 @@ pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
     let start = *starts.choose(rng).expect("counts are at most 4");
     out.push(Question {
         kind: QuestionType::Count,
-        question: format!("<image 1> How many {} are in the image?", plural(shape.name())),
+        question: format!(
+            "<image 1> How many {} are in the image?",
+            plural(shape.name())
+        ),
         options: (start..start + 4).map(|k| k.to_string()).collect(),
         answer: n - start,
     });
 
-    let unique_shapes: Vec<Shape> = Shape::ALL.into_iter().filter(|&s| scene.count_shape(s) == 1).collect();
+    let unique_shapes: Vec<Shape> = Shape::ALL
+        .into_iter()
+        .filter(|&s| scene.count_shape(s) == 1)
+        .collect();
     if let Some(&shape) = unique_shapes.choose(rng) {
-        let color = scene.objects.iter().find(|o| o.shape == shape).expect("present").color;
+        let color = scene
+            .objects
+            .iter()
+            .find(|o| o.shape == shape)
+            .expect("present")
+            .color;
         let mut wrong: Vec<Color> = Color::ALL.into_iter().filter(|&c| c != color).collect();
         wrong.shuffle(rng);
-        let options = std::iter::once(color).chain(wrong.into_iter().take(3)).map(|c| c.name().to_string()).collect();
+        let options = std::iter::once(color)
+            .chain(wrong.into_iter().take(3))
+            .map(|c| c.name().to_string())
+            .collect();
         let q = format!("What color is the {}?", shape.name());
         out.push(shuffled(QuestionType::ColorOfShape, q, options, rng));
     }
 
-    let unique_colors: Vec<Color> = Color::ALL.into_iter().filter(|&c| scene.count_color(c) == 1).collect();
+    let unique_colors: Vec<Color> = Color::ALL
+        .into_iter()
+        .filter(|&c| scene.count_color(c) == 1)
+        .collect();
     if let Some(&color) = unique_colors.choose(rng) {
-        let shape = scene.objects.iter().find(|o| o.color == color).expect("present").shape;
+        let shape = scene
+            .objects
+            .iter()
+            .find(|o| o.color == color)
+            .expect("present")
+            .shape;
         let options = std::iter::once(shape)
             .chain(Shape::ALL.into_iter().filter(|&s| s != shape))
             .map(|s| s.name().to_string())
@@ -108,7 +141,11 @@ pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
         .into_iter()
         .flat_map(|s| Color::ALL.into_iter().map(move |c| (s, c)))
         .collect();
-    let absent: Vec<_> = kinds.iter().filter(|(s, c)| scene.count_kind(*s, *c) == 0).copied().collect();
+    let absent: Vec<_> = kinds
+        .iter()
+        .filter(|(s, c)| scene.count_kind(*s, *c) == 0)
+        .copied()
+        .collect();
     if let Some(obj) = scene.objects.choose(rng)
         && absent.len() >= 3
     {
@@ -116,14 +153,22 @@ pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
             .chain(absent.choose_multiple(rng, 3).copied())
             .map(|(s, c)| format!("{} {}", c.name(), s.name()))
             .collect();
-        out.push(shuffled(QuestionType::Existence, "Which of these objects is in the image?".into(), options, rng));
+        out.push(shuffled(
+            QuestionType::Existence,
+            "Which of these objects is in the image?".into(),
+            options,
+            rng,
+        ));
     }
 
     // Spatial: an ordered pair of uniquely described objects with exactly one relation.
     let mut pairs = Vec::new();
     for a in &scene.objects {
         for b in &scene.objects {
-            if std::ptr::eq(a, b) || scene.count_kind(a.shape, a.color) != 1 || scene.count_kind(b.shape, b.color) != 1 {
+            if std::ptr::eq(a, b)
+                || scene.count_kind(a.shape, a.color) != 1
+                || scene.count_kind(b.shape, b.color) != 1
+            {
                 continue;
             }
             if let [rel] = relative_position(&a.bbox(), &b.bbox())[..] {
@@ -136,7 +181,11 @@ pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
             .chain(Relation::ALL.into_iter().filter(|&r| r != rel))
             .map(|r| r.name().to_string())
             .collect();
-        let q = format!("Where is the {} relative to the {}?", a.description(), b.description());
+        let q = format!(
+            "Where is the {} relative to the {}?",
+            a.description(),
+            b.description()
+        );
         out.push(shuffled(QuestionType::Spatial, q, options, rng));
     }
     out
@@ -149,9 +198,19 @@ pub fn caption(scene: &Scene) -> String {
     let mut objs: Vec<_> = scene
         .objects
         .iter()
-        .map(|o| (cell(o.center[1], scene.height), cell(o.center[0], scene.width), o))
+        .map(|o| {
+            (
+                cell(o.center[1], scene.height),
+                cell(o.center[0], scene.width),
+                o,
+            )
+        })
         .collect();
-    objs.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.center[0].total_cmp(&b.2.center[0])));
+    objs.sort_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then(a.2.center[0].total_cmp(&b.2.center[0]))
+    });
     let phrases: Vec<String> = objs
         .iter()
         .map(|(row, col, o)| {
@@ -159,7 +218,11 @@ pub fn caption(scene: &Scene) -> String {
                 (1, 1) => "center".to_string(),
                 (1, c) => ["left", "", "right"][*c].to_string(),
                 (r, 1) => ["top", "", "bottom"][*r].to_string(),
-                (r, c) => format!("{} {}", ["top", "", "bottom"][*r], ["left", "", "right"][*c]),
+                (r, c) => format!(
+                    "{} {}",
+                    ["top", "", "bottom"][*r],
+                    ["left", "", "right"][*c]
+                ),
             };
             format!("a {} at {place}", o.description())
         })
@@ -208,24 +271,41 @@ mod tests {
                 let a = &q.options[q.answer];
                 match q.kind {
                     QuestionType::Count => {
-                        let shape = Shape::ALL.into_iter().find(|s| q.question.contains(&plural(s.name()))).unwrap();
+                        let shape = Shape::ALL
+                            .into_iter()
+                            .find(|s| q.question.contains(&plural(s.name())))
+                            .unwrap();
                         assert_eq!(a, &s.count_shape(shape).to_string());
                     }
                     // Only the square is unique by shape; only reds/blues/greens are unique by colour.
                     QuestionType::ColorOfShape => assert_eq!(a, "blue"),
                     QuestionType::ShapeOfColor => {
-                        assert!(q.question.contains("red") || q.question.contains("green") || q.question.contains("blue"));
-                        let want = if q.question.contains("blue") { "square" } else { "circle" };
+                        assert!(
+                            q.question.contains("red")
+                                || q.question.contains("green")
+                                || q.question.contains("blue")
+                        );
+                        let want = if q.question.contains("blue") {
+                            "square"
+                        } else {
+                            "circle"
+                        };
                         assert_eq!(a, want);
                     }
                     QuestionType::Existence => {
                         let present = ["red circle", "blue square", "green circle"];
                         assert!(present.contains(&a.as_str()));
-                        let others = q.options.iter().filter(|o| present.contains(&o.as_str())).count();
+                        let others = q
+                            .options
+                            .iter()
+                            .filter(|o| present.contains(&o.as_str()))
+                            .count();
                         assert_eq!(others, 1);
                     }
                     QuestionType::Spatial => {
-                        if q.question.contains("Where is the red circle relative to the blue square") {
+                        if q.question
+                            .contains("Where is the red circle relative to the blue square")
+                        {
                             assert_eq!(a, "left of");
                         }
                     }

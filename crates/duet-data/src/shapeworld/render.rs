@@ -38,8 +38,8 @@ pub fn render(scene: &Scene, cfg: &ShapeWorldConfig) -> RgbImage {
                 }
                 let a = inside as f64 / n;
                 let p = img.get_pixel_mut(x, y);
-                for c in 0..3 {
-                    p.0[c] = (p.0[c] as f64 * (1.0 - a) + rgb[c] as f64 * a).round() as u8;
+                for (dst, &src) in p.0.iter_mut().zip(&rgb) {
+                    *dst = (*dst as f64 * (1.0 - a) + src as f64 * a).round() as u8;
                 }
             }
         }
@@ -51,7 +51,12 @@ pub fn render(scene: &Scene, cfg: &ShapeWorldConfig) -> RgbImage {
 pub fn png_bytes(img: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .expect("encoding an in-memory RGB image cannot fail");
     out
 }
@@ -74,12 +79,13 @@ pub fn load_png(path: &std::path::Path) -> Result<RgbImage> {
             });
         }
     }
-    let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).map_err(|source| {
-        DataError::Image {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?;
+    let img =
+        image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).map_err(|source| {
+            DataError::Image {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     Ok(img.to_rgb8())
 }
 

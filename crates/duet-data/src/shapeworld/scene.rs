@@ -71,7 +71,11 @@ struct Spec {
 /// objects per include clause with the given colour, positions satisfying
 /// GenEval's relation rule against every object of the reference group, and no
 /// exclude clause violated. Unconstrained colours are drawn uniformly.
-pub fn realise(meta: &GenEvalMetadata, cfg: &ShapeWorldConfig, rng: &mut impl Rng) -> Result<Scene> {
+pub fn realise(
+    meta: &GenEvalMetadata,
+    cfg: &ShapeWorldConfig,
+    rng: &mut impl Rng,
+) -> Result<Scene> {
     let unknown = |kind, name: &str, known: String| DataError::Unknown {
         context: format!("prompt `{}`", meta.prompt),
         kind,
@@ -83,7 +87,10 @@ pub fn realise(meta: &GenEvalMetadata, cfg: &ShapeWorldConfig, rng: &mut impl Rn
         let shape = Shape::parse(&clause.class)
             .ok_or_else(|| unknown("class", &clause.class, known(&Shape::ALL, Shape::name)))?;
         let color = match &clause.color {
-            Some(c) => Some(Color::parse(c).ok_or_else(|| unknown("color", c, known(&Color::ALL, Color::name)))?),
+            Some(c) => Some(
+                Color::parse(c)
+                    .ok_or_else(|| unknown("color", c, known(&Color::ALL, Color::name)))?,
+            ),
             None => None,
         };
         if let Some((_, r)) = clause.position
@@ -91,17 +98,27 @@ pub fn realise(meta: &GenEvalMetadata, cfg: &ShapeWorldConfig, rng: &mut impl Rn
         {
             return Err(DataError::Unrealisable {
                 prompt: meta.prompt.clone(),
-                reason: format!("include clause {g} refers to clause {r}, which does not precede it"),
+                reason: format!(
+                    "include clause {g} refers to clause {r}, which does not precede it"
+                ),
             });
         }
         for _ in 0..clause.count {
-            specs.push(Spec { shape, color, group: g });
+            specs.push(Spec {
+                shape,
+                color,
+                group: g,
+            });
         }
     }
     if specs.len() > cfg.max_objects {
         return Err(DataError::Unrealisable {
             prompt: meta.prompt.clone(),
-            reason: format!("{} objects requested, at most {} fit", specs.len(), cfg.max_objects),
+            reason: format!(
+                "{} objects requested, at most {} fit",
+                specs.len(),
+                cfg.max_objects
+            ),
         });
     }
     for ex in &meta.exclude {
@@ -109,7 +126,10 @@ pub fn realise(meta: &GenEvalMetadata, cfg: &ShapeWorldConfig, rng: &mut impl Rn
         if n as u32 >= ex.count {
             return Err(DataError::Unrealisable {
                 prompt: meta.prompt.clone(),
-                reason: format!("include asks for {n} {} but exclude forbids {}", ex.class, ex.count),
+                reason: format!(
+                    "include asks for {n} {} but exclude forbids {}",
+                    ex.class, ex.count
+                ),
             });
         }
     }
@@ -136,7 +156,9 @@ fn try_layout(specs: &[Spec], cfg: &ShapeWorldConfig, rng: &mut impl Rng) -> Opt
     let margin = cfg.margin_frac * side;
     let mut placed: Vec<Object> = Vec::with_capacity(specs.len());
     for spec in specs {
-        let color = spec.color.unwrap_or_else(|| Color::ALL[rng.random_range(0..Color::ALL.len())]);
+        let color = spec
+            .color
+            .unwrap_or_else(|| Color::ALL[rng.random_range(0..Color::ALL.len())]);
         let size = rng.random_range(cfg.min_size_frac..=cfg.max_size_frac) * side;
         let lo = size / 2.0 + cfg.border_px;
         let hi = side - size / 2.0 - cfg.border_px;
@@ -148,7 +170,10 @@ fn try_layout(specs: &[Spec], cfg: &ShapeWorldConfig, rng: &mut impl Rng) -> Opt
                 center: [rng.random_range(lo..=hi), rng.random_range(lo..=hi)],
                 size,
             };
-            if placed.iter().all(|p| !p.bbox().intersects(&obj.bbox(), margin / 2.0)) {
+            if placed
+                .iter()
+                .all(|p| !p.bbox().intersects(&obj.bbox(), margin / 2.0))
+            {
                 ok = Some(obj);
                 break;
             }
@@ -163,7 +188,13 @@ fn positions_hold(meta: &GenEvalMetadata, specs: &[Spec], objects: &[Object]) ->
         let Some((rel, r)) = clause.position else {
             return true;
         };
-        let group = |k| specs.iter().zip(objects).filter(move |(s, _)| s.group == k).map(|(_, o)| o);
+        let group = |k| {
+            specs
+                .iter()
+                .zip(objects)
+                .filter(move |(s, _)| s.group == k)
+                .map(|(_, o)| o)
+        };
         group(g).all(|a| group(r).all(|b| relative_position(&a.bbox(), &b.bbox()).contains(&rel)))
     })
 }

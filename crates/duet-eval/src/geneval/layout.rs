@@ -65,10 +65,14 @@ pub fn read_image_dir(dir: &Path) -> Result<Vec<PromptFolder>> {
         }
         let meta_path = path.join("metadata.jsonl");
         if !meta_path.is_file() {
-            return Err(layout_err(&meta_path, "missing (every prompt folder holds its metadata line)"));
+            return Err(layout_err(
+                &meta_path,
+                "missing (every prompt folder holds its metadata line)",
+            ));
         }
         let metadata: GenEvalMetadata = {
-            let text = std::fs::read_to_string(&meta_path).map_err(|e| duet_data::DataError::io(&meta_path, e))?;
+            let text = std::fs::read_to_string(&meta_path)
+                .map_err(|e| duet_data::DataError::io(&meta_path, e))?;
             serde_json::from_str(text.trim()).map_err(|source| duet_data::DataError::Json {
                 path: meta_path.clone(),
                 line: 1,
@@ -86,7 +90,10 @@ pub fn read_image_dir(dir: &Path) -> Result<Vec<PromptFolder>> {
             Vec::new()
         };
         if samples.is_empty() {
-            return Err(layout_err(&samples_dir, "no samples (expected samples/0000.png, …)"));
+            return Err(layout_err(
+                &samples_dir,
+                "no samples (expected samples/0000.png, …)",
+            ));
         }
         out.push(PromptFolder {
             dir: path,
@@ -95,20 +102,31 @@ pub fn read_image_dir(dir: &Path) -> Result<Vec<PromptFolder>> {
         });
     }
     if out.is_empty() {
-        return Err(layout_err(dir, "no prompt folders (expected 00000/metadata.jsonl, …)"));
+        return Err(layout_err(
+            dir,
+            "no prompt folders (expected 00000/metadata.jsonl, …)",
+        ));
     }
     Ok(out)
 }
 
 /// Writes one prompt folder: `<dir>/<index:05>/metadata.jsonl` and
 /// `samples/<k:04>.png`, each file atomically.
-pub fn write_prompt_folder(dir: &Path, index: usize, meta: &GenEvalMetadata, images: &[RgbImage]) -> Result<PathBuf> {
+pub fn write_prompt_folder(
+    dir: &Path,
+    index: usize,
+    meta: &GenEvalMetadata,
+    images: &[RgbImage],
+) -> Result<PathBuf> {
     let folder = dir.join(format!("{index:05}"));
     let mut line = serde_json::to_vec(meta).expect("serialising plain data cannot fail");
     line.push(b'\n');
     write_atomic(&folder.join("metadata.jsonl"), &line)?;
     for (k, img) in images.iter().enumerate() {
-        write_atomic(&folder.join("samples").join(format!("{k:04}.png")), &png_bytes(img))?;
+        write_atomic(
+            &folder.join("samples").join(format!("{k:04}.png")),
+            &png_bytes(img),
+        )?;
     }
     Ok(folder)
 }

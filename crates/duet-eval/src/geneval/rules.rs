@@ -62,11 +62,16 @@ pub fn filter_detections(dets: &[Detection], tag: Task, th: &Thresholds) -> Obje
 }
 
 fn found<'a>(objects: &'a Objects, class: &str, take: usize) -> &'a [Detection] {
-    objects.get(class).map(|v| &v[..v.len().min(take)]).unwrap_or(&[])
+    objects
+        .get(class)
+        .map(|v| &v[..v.len().min(take)])
+        .unwrap_or(&[])
 }
 
 fn colors_of(dets: &[Detection]) -> Vec<&str> {
-    dets.iter().map(|d| d.color.as_deref().unwrap_or("")).collect()
+    dets.iter()
+        .map(|d| d.color.as_deref().unwrap_or(""))
+        .collect()
 }
 
 /// GenEval's verdict: `(correct, reason)`, reason empty when correct and the
@@ -134,7 +139,10 @@ pub fn evaluate(objects: &Objects, meta: &GenEvalMetadata) -> (bool, String) {
         let have = objects.get(&req.class).map_or(0, Vec::len);
         if have >= req.count as usize {
             correct = false;
-            reason.push(format!("expected {}<{}, found {have}", req.class, req.count));
+            reason.push(format!(
+                "expected {}<{}, found {have}",
+                req.class, req.count
+            ));
         }
     }
     (correct, reason.join("\n"))
@@ -173,8 +181,10 @@ pub fn evaluate_dense(objects: &Objects, meta: &GenEvalMetadata) -> (bool, f64) 
             }
             if let (Some((rel, target)), true) = (req.position, matched) {
                 let ok = groups.get(target).copied().flatten().is_some_and(|tgt| {
-                    all.iter()
-                        .all(|a| tgt.iter().all(|b| relative_position(&a.bbox, &b.bbox).contains(&rel)))
+                    all.iter().all(|a| {
+                        tgt.iter()
+                            .all(|b| relative_position(&a.bbox, &b.bbox).contains(&rel))
+                    })
                 });
                 subs.push(if ok { 1.0 } else { 0.0 });
                 matched &= ok;

@@ -47,7 +47,10 @@ impl Summary {
         let mut tasks: BTreeMap<Task, TaskScore> = BTreeMap::new();
         let mut prompts: BTreeMap<&str, bool> = BTreeMap::new();
         for r in results {
-            let t = tasks.entry(r.tag).or_insert(TaskScore { correct: 0, total: 0 });
+            let t = tasks.entry(r.tag).or_insert(TaskScore {
+                correct: 0,
+                total: 0,
+            });
             t.total += 1;
             t.correct += r.correct as usize;
             *prompts.entry(r.metadata.as_str()).or_default() |= r.correct;
@@ -63,7 +66,8 @@ impl Summary {
             total_images: results.len(),
             total_prompts: distinct.len(),
             correct_images: results.iter().filter(|r| r.correct).count() as f64 / n,
-            correct_prompts: prompts.values().filter(|c| **c).count() as f64 / prompts.len().max(1) as f64,
+            correct_prompts: prompts.values().filter(|c| **c).count() as f64
+                / prompts.len().max(1) as f64,
             tasks,
             overall,
             mean_dense_score: results.iter().map(|r| r.score).sum::<f64>() / n,

@@ -30,7 +30,11 @@ pub enum McParse {
 /// pad with spaces; candidates are letters written `(X)`, else ` X `, else (for
 /// responses of more than five words) options whose text occurs in the
 /// response; several candidates → the one occurring last (ties → the first).
-pub fn parse_multi_choice(response: &str, all_choices: &[String], index2ans: &[(String, String)]) -> McParse {
+pub fn parse_multi_choice(
+    response: &str,
+    all_choices: &[String],
+    index2ans: &[(String, String)],
+) -> McParse {
     let mut r = response;
     for c in [',', '.', '!', '?', ';', ':', '\''] {
         r = r.trim_matches(c);
@@ -67,7 +71,10 @@ pub fn parse_multi_choice(response: &str, all_choices: &[String], index2ans: &[(
         _ => {
             let pos = |c: &String| -> Option<usize> {
                 if by_content {
-                    let ans = index2ans.iter().find(|(l, _)| l == c).map(|(_, a)| a.to_lowercase())?;
+                    let ans = index2ans
+                        .iter()
+                        .find(|(l, _)| l == c)
+                        .map(|(_, a)| a.to_lowercase())?;
                     lower.rfind(&ans)
                 } else if brackets {
                     r.rfind(&format!("({c})"))
@@ -97,17 +104,24 @@ pub enum Norm {
     Text(String),
 }
 
-static COMMAS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"-?\b\d{1,3}(?:,\d{3})+\b").expect("valid"));
-static SCIENTIFIC: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"-?\d+(?:\.\d+)?[eE][+-]?\d+").expect("valid"));
-static SIMPLE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])").expect("valid"));
+static COMMAS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"-?\b\d{1,3}(?:,\d{3})+\b").expect("valid"));
+static SCIENTIFIC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"-?\d+(?:\.\d+)?[eE][+-]?\d+").expect("valid"));
+static SIMPLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])").expect("valid")
+});
 
 /// MMMU's `extract_numbers`: comma-grouped, scientific, then simple numbers
 /// (the passes overlap, as in MMMU).
 pub fn extract_numbers(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     for re in [&*COMMAS, &*SCIENTIFIC, &*SIMPLE] {
-        out.extend(re.find_iter(s).filter_map(|m| m.ok()).map(|m| m.as_str().to_string()));
+        out.extend(
+            re.find_iter(s)
+                .filter_map(|m| m.ok())
+                .map(|m| m.as_str().to_string()),
+        );
     }
     out
 }
@@ -119,7 +133,9 @@ fn python_float(s: &str) -> Option<f64> {
     // Python accepts single underscores between digits.
     let b = s.as_bytes();
     for (i, &c) in b.iter().enumerate() {
-        if c == b'_' && !(i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit()) {
+        if c == b'_'
+            && !(i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit())
+        {
             return None;
         }
     }
@@ -224,7 +240,9 @@ pub fn parse_open(response: &str) -> Vec<Norm> {
 pub fn eval_open(gold: &[String], preds: &[Norm]) -> bool {
     let golds: Vec<Norm> = gold.iter().flat_map(|g| normalize(g)).collect();
     preds.iter().any(|p| match p {
-        Norm::Text(t) => golds.iter().any(|g| matches!(g, Norm::Text(gt) if t.contains(gt.as_str()))),
+        Norm::Text(t) => golds
+            .iter()
+            .any(|g| matches!(g, Norm::Text(gt) if t.contains(gt.as_str()))),
         Norm::Num(x) => golds.iter().any(|g| matches!(g, Norm::Num(gx) if gx == x)),
     })
 }
@@ -236,7 +254,11 @@ mod tests {
     fn choices() -> (Vec<String>, Vec<(String, String)>) {
         let letters: Vec<String> = ["A", "B", "C", "D"].iter().map(|s| s.to_string()).collect();
         let ans = ["yes, saturation", "no, not in saturation", "x", "y"];
-        let idx = letters.iter().cloned().zip(ans.iter().map(|s| s.to_string())).collect();
+        let idx = letters
+            .iter()
+            .cloned()
+            .zip(ans.iter().map(|s| s.to_string()))
+            .collect();
         (letters, idx)
     }
 
@@ -255,14 +277,29 @@ mod tests {
         assert_eq!(mc("'C'"), l("C"));
         assert_eq!(mc("(A) or (B)"), l("B"), "last bracketed letter wins");
         assert_eq!(mc("A B"), l("B"), "last bare letter wins");
-        assert_eq!(mc("The answer is A, not B"), l("B"), "A, is not a bare letter");
+        assert_eq!(
+            mc("The answer is A, not B"),
+            l("B"),
+            "A, is not a bare letter"
+        );
         assert_eq!(mc("Answer: C"), l("C"));
-        assert_eq!(mc("(C) because D"), l("C"), "brackets are tried before bare letters");
+        assert_eq!(
+            mc("(C) because D"),
+            l("C"),
+            "brackets are tried before bare letters"
+        );
         // Option text, only for responses of more than five words; "y" also
         // occurs in "yes", tie at the same position → the first candidate.
-        assert_eq!(mc("I think the correct one is yes, saturation for sure"), l("A"));
+        assert_eq!(
+            mc("I think the correct one is yes, saturation for sure"),
+            l("A")
+        );
         assert_eq!(mc("definitely no, not in saturation here ok"), l("B"));
-        assert_eq!(mc("not in saturation"), McParse::Fallback, "five words or fewer: no text match");
+        assert_eq!(
+            mc("not in saturation"),
+            McParse::Fallback,
+            "five words or fewer: no text match"
+        );
         // Whitespace is not stripped, so these fall through, as in MMMU.
         assert_eq!(mc("B. "), McParse::Fallback);
         assert_eq!(mc("b"), McParse::Fallback);
@@ -270,8 +307,14 @@ mod tests {
 
     #[test]
     fn answer_tags_are_read_first() {
-        assert_eq!(answer_tag("<think>A or B</think><answer> (B) </answer>"), Some("(B)"));
-        assert_eq!(answer_tag("<answer>A</answer> then <answer>C</answer>"), Some("C"));
+        assert_eq!(
+            answer_tag("<think>A or B</think><answer> (B) </answer>"),
+            Some("(B)")
+        );
+        assert_eq!(
+            answer_tag("<answer>A</answer> then <answer>C</answer>"),
+            Some("C")
+        );
         assert_eq!(answer_tag("no tags"), None);
         assert_eq!(answer_tag("<answer>unclosed"), None);
     }
@@ -292,24 +335,39 @@ mod tests {
         assert_eq!(normalize("0.125"), vec![Norm::Num(0.12)]);
         assert_eq!(normalize("1,000"), vec![Norm::Num(1000.0)]);
         assert_eq!(normalize("1_000"), vec![Norm::Num(1000.0)]);
-        assert_eq!(normalize(" C "), vec![Norm::Text(" c".into()), Norm::Text("c ".into())]);
+        assert_eq!(
+            normalize(" C "),
+            vec![Norm::Text(" c".into()), Norm::Text("c ".into())]
+        );
         assert_eq!(normalize("MgS"), vec![Norm::Text("mgs".into())]);
     }
 
     #[test]
     fn open_answers() {
         assert_eq!(parse_open("The answer is 42."), vec![Norm::Num(42.0)]);
-        assert_eq!(parse_open("So the result is 3.14159. Thus x = 5"), vec![Norm::Num(5.0)]);
+        assert_eq!(
+            parse_open("So the result is 3.14159. Thus x = 5"),
+            vec![Norm::Num(5.0)]
+        );
         let p = parse_open("This is it\nTherefore the final answer is B");
         assert!(p.contains(&Norm::Text("it".into())) && p.contains(&Norm::Text(" b".into())));
-        assert_eq!(parse_open("The value is"), vec![Norm::Text("the value is".into())]);
+        assert_eq!(
+            parse_open("The value is"),
+            vec![Norm::Text("the value is".into())]
+        );
         let p = parse_open("Step 1\nSo the total is 1,250 dollars\nThe answer is 1250.");
         assert!(p.contains(&Norm::Num(1250.0)) && p.contains(&Norm::Num(250.0)));
         // Gold inside prediction, not the reverse; numbers by value.
-        assert!(eval_open(&["MgS".into()], &parse_open("the compound is mgs crystals")));
+        assert!(eval_open(
+            &["MgS".into()],
+            &parse_open("the compound is mgs crystals")
+        ));
         assert!(!eval_open(&["MgS crystals".into()], &parse_open("so mgs")));
         assert!(eval_open(&["0.9965".into()], &parse_open("answer 1")));
-        assert!(eval_open(&["24/7".into(), "3.429".into()], &parse_open("3.43")));
+        assert!(eval_open(
+            &["24/7".into(), "3.429".into()],
+            &parse_open("3.43")
+        ));
         assert!(eval_open(&["C".into()], &parse_open("the answer is c")));
         assert!(!eval_open(&["30".into()], &[Norm::Text("30".into())]));
     }

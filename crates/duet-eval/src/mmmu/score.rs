@@ -17,8 +17,14 @@ use crate::error::{EvalError, Result};
 /// ShapeWorld's question types as a seventh. Other subjects go to "Other".
 pub const DISCIPLINES: [(&str, &[&str]); 7] = [
     ("Art and Design", &["Art", "Art_Theory", "Design", "Music"]),
-    ("Business", &["Accounting", "Economics", "Finance", "Manage", "Marketing"]),
-    ("Science", &["Biology", "Chemistry", "Geography", "Math", "Physics"]),
+    (
+        "Business",
+        &["Accounting", "Economics", "Finance", "Manage", "Marketing"],
+    ),
+    (
+        "Science",
+        &["Biology", "Chemistry", "Geography", "Math", "Physics"],
+    ),
     (
         "Health and Medicine",
         &[
@@ -29,7 +35,10 @@ pub const DISCIPLINES: [(&str, &[&str]); 7] = [
             "Public_Health",
         ],
     ),
-    ("Humanities and Social Science", &["History", "Literature", "Sociology", "Psychology"]),
+    (
+        "Humanities and Social Science",
+        &["History", "Literature", "Sociology", "Psychology"],
+    ),
     (
         "Tech and Engineering",
         &[
@@ -42,7 +51,16 @@ pub const DISCIPLINES: [(&str, &[&str]); 7] = [
             "Mechanical_Engineering",
         ],
     ),
-    ("ShapeWorld", &["count", "color_of_shape", "shape_of_color", "existence", "spatial"]),
+    (
+        "ShapeWorld",
+        &[
+            "count",
+            "color_of_shape",
+            "shape_of_color",
+            "existence",
+            "spatial",
+        ],
+    ),
 ];
 
 /// MMMU's subject of an id: the tokens between the split and the number
@@ -104,7 +122,9 @@ pub fn judge(id: &str, pred: &Prediction, gold: &AnswerEntry) -> Judged {
         match pred {
             Prediction::Final(_) => (golds.iter().any(|g| g == text), false),
             Prediction::Raw {
-                all_choices, index2ans, ..
+                all_choices,
+                index2ans,
+                ..
             } => match parse_multi_choice(text, all_choices, index2ans) {
                 McParse::Letter(l) => (golds.contains(&l), false),
                 McParse::Fallback => (false, true),
@@ -152,7 +172,10 @@ pub fn read_predictions(path: &Path) -> Result<Vec<(PathBuf, String, Prediction)
         }
     } else {
         let map: BTreeMap<String, String> = read_json(path)?;
-        out.extend(map.into_iter().map(|(id, a)| (path.to_path_buf(), id, Prediction::Final(a))));
+        out.extend(
+            map.into_iter()
+                .map(|(id, a)| (path.to_path_buf(), id, Prediction::Final(a))),
+        );
     }
     Ok(out)
 }
@@ -210,7 +233,10 @@ pub fn score(
         judged.push(judge(id, pred, gold));
     }
     let predicted: std::collections::HashSet<&str> = preds.iter().map(|p| p.1.as_str()).collect();
-    let missing = answers.keys().filter(|k| !predicted.contains(k.as_str())).count();
+    let missing = answers
+        .keys()
+        .filter(|k| !predicted.contains(k.as_str()))
+        .count();
     Ok(aggregate(judged, missing))
 }
 
@@ -241,7 +267,11 @@ pub fn aggregate(judged: Vec<Judged>, missing: usize) -> Report {
         }
         disciplines.push((name.to_string(), t, present));
     }
-    let others: Vec<String> = subjects.keys().filter(|s| !placed.contains(*s)).cloned().collect();
+    let others: Vec<String> = subjects
+        .keys()
+        .filter(|s| !placed.contains(*s))
+        .cloned()
+        .collect();
     if !others.is_empty() {
         let mut t = Tally::default();
         for s in &others {
@@ -275,16 +305,38 @@ impl fmt::Display for Report {
             .max()
             .unwrap_or(7)
             .max(7);
-        writeln!(f, "| {:<width$} | {:>8} | {:>5} |", "Subject", "Data Num", "Acc")?;
-        writeln!(f, "|{}+{}+{}|", "-".repeat(width + 2), "-".repeat(10), "-".repeat(7))?;
+        writeln!(
+            f,
+            "| {:<width$} | {:>8} | {:>5} |",
+            "Subject", "Data Num", "Acc"
+        )?;
+        writeln!(
+            f,
+            "|{}+{}+{}|",
+            "-".repeat(width + 2),
+            "-".repeat(10),
+            "-".repeat(7)
+        )?;
         for (name, t, subs) in &self.disciplines {
-            writeln!(f, "| {:<width$} | {:>8} | {:>5.3} |", format!("Overall-{name}"), t.num, t.acc())?;
+            writeln!(
+                f,
+                "| {:<width$} | {:>8} | {:>5.3} |",
+                format!("Overall-{name}"),
+                t.num,
+                t.acc()
+            )?;
             for s in subs {
                 let t = self.subjects[s];
                 writeln!(f, "| {:<width$} | {:>8} | {:>5.3} |", s, t.num, t.acc())?;
             }
         }
-        writeln!(f, "| {:<width$} | {:>8} | {:>5.3} |", "Overall", self.overall.num, self.overall.acc())?;
+        writeln!(
+            f,
+            "| {:<width$} | {:>8} | {:>5.3} |",
+            "Overall",
+            self.overall.num,
+            self.overall.acc()
+        )?;
         write!(
             f,
             "unparsable responses (scored wrong; MMMU guesses at random): {}\nanswer ids without a prediction (left out): {}",

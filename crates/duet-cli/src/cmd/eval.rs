@@ -1,0 +1,118 @@
+//! `duet eval …`
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use duet_data::io::{read_jsonl, write_json, write_jsonl};
+use duet_data::records::GenEvalMetadata;
+use duet_data::shapeworld::ShapeWorldConfig;
+use duet_data::shapeworld::dataset::{guard_against_train_prompts, train_file_for};
+use duet_eval::detector::ShapeDetector;
+use duet_eval::geneval::{Summary, Thresholds, score_dir};
+use duet_eval::mmmu;
+
+use crate::progress::bar;
+
+#[derive(Subcommand)]
+pub enum EvalCmd {
+    /// Score images in GenEval's folder layout with GenEval's rules and the
+    /// ShapeWorld detector.
+    Geneval(GenevalArgs),
+    /// Score MMMU-format predictions against an MMMU answer file.
+    Mmmu(MmmuArgs),
+}
+
+#[derive(Args)]
+pub struct GenevalArgs {
+    /// Directory of prompt folders (00000/metadata.jsonl, 00000/samples/0000.png, …).
+    #[arg(long)]
+    images: PathBuf,
+    /// The prompt suite (evaluation_metadata.jsonl): every folder's metadata
+    /// must be one of its lines. When it lies in a ShapeWorld dataset, its
+    /// training split is checked for overlap automatically.
+    #[arg(long)]
+    metadata: Option<PathBuf>,
+    /// A training file (JSONL with `prompt`) whose prompts must not be
+    /// evaluated on; repeatable.
+    #[arg(long)]
+    train: Vec<PathBuf>,
+    /// Per-image results (GenEval's JSONL); default `<images>/results.jsonl`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Image side the scenes were drawn at (sets the detector's noise floor).
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+}
+
+#[derive(Args)]
+pub struct MmmuArgs {
+    /// MMMU answer file (id → {question_type, ground_truth}).
+    #[arg(long)]
+    answers: PathBuf,
+    /// Predictions: a JSON file (id → answer) or a directory of
+    /// `<Subject>/output.json` lists with raw responses.
+    #[arg(long)]
+    predictions: PathBuf,
+    /// Also write the scores as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(cmd: EvalCmd) -> anyhow::Result<()> {
+    match cmd {
+        EvalCmd::Geneval(a) => geneval(a),
+        EvalCmd::Mmmu(a) => {
+            let answers = mmmu::read_answers(&a.answers)?;
+            let preds = mmmu::read_predictions(&a.predictions)?;
+            let report = mmmu::score(&preds, &answers, &a.answers)?;
+            println!("{report}");
+            if let Some(out) = a.out {
+                write_json(&out, &report).with_context(|| format!("writing {}", out.display()))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn geneval(a: GenevalArgs) -> anyhow::Result<()> {
+    let folders = duet_eval::geneval::read_image_dir(&a.images)?;
+    let evaluated: Vec<GenEvalMetadata> = folders.iter().map(|f| f.metadata.clone()).collect();
+    let mut train_files = a.train.clone();
+    if let Some(meta_path) = &a.metadata {
+        let suite: Vec<GenEvalMetadata> = read_jsonl(meta_path)?;
+        for f in &folders {
+            if !suite.contains(&f.metadata) {
+                bail!(
+                    "{}: prompt `{}` is not in {}",
+                    f.dir.join("metadata.jsonl").display(),
+                    f.metadata.prompt,
+                    meta_path.display()
+                );
+            }
+        }
+        let missing = suite.iter().filter(|m| !evaluated.contains(m)).count();
+        if missing > 0 {
+            eprintln!(
+                "warning: {missing} prompt(s) of {} have no image folder",
+                meta_path.display()
+            );
+        }
+        train_files.extend(train_file_for(meta_path));
+    }
+    for train in &train_files {
+        guard_against_train_prompts(&evaluated, &a.images, train)?;
+    }
+    let det = ShapeDetector::new(&ShapeWorldConfig::with_size(a.size));
+    let total: usize = folders.iter().map(|f| f.samples.len()).sum();
+    let pb = bar("images", total);
+    let (_, results) = score_dir(&a.images, &det, &Thresholds::default(), |d, _| {
+        pb.set_position(d as u64)
+    })?;
+    pb.finish_and_clear();
+    let out = a.out.unwrap_or_else(|| a.images.join("results.jsonl"));
+    write_jsonl(&out, &results).with_context(|| format!("writing {}", out.display()))?;
+    println!("{}", Summary::from_results(&results));
+    println!("per-image results: {}", out.display());
+    Ok(())
+}
