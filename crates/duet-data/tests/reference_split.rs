@@ -33,9 +33,16 @@ fn reference_split_regenerates_byte_identically() {
     let (a, b) = (files(&committed), files(fresh.path()));
     assert_eq!(a, b, "file lists differ");
     for f in &a {
-        let same = std::fs::read(committed.join(f)).unwrap() == std::fs::read(fresh.path().join(f)).unwrap();
+        let same = std::fs::read(committed.join(f)).unwrap()
+            == std::fs::read(fresh.path().join(f)).unwrap();
         assert!(same, "{} differs from a fresh regeneration", f.display());
     }
-    let total: u64 = a.iter().map(|f| std::fs::metadata(committed.join(f)).unwrap().len()).sum();
-    assert!(total <= 2 * 1024 * 1024, "reference split is {total} bytes, over 2 MB");
+    let total: u64 = a
+        .iter()
+        .map(|f| std::fs::metadata(committed.join(f)).unwrap().len())
+        .sum();
+    assert!(
+        total <= 2 * 1024 * 1024,
+        "reference split is {total} bytes, over 2 MB"
+    );
 }
