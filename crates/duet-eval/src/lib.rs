@@ -12,5 +12,7 @@ pub mod detector;
 pub mod error;
 pub mod geneval;
 pub mod mmmu;
+pub mod tally;
 
 pub use error::EvalError;
+pub use tally::Tally;

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 pub use layout::{PromptFolder, read_image_dir, write_prompt_folder};
 pub use rules::{Thresholds, evaluate, evaluate_dense, filter_detections};
-pub use summary::{Summary, TaskScore};
+pub use summary::Summary;
 
 use crate::detector::Detector;
 use crate::error::Result;

@@ -8,23 +8,7 @@ use duet_data::records::Task;
 use serde::Serialize;
 
 use super::ImageResult;
-
-/// Correct / total images of one task.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TaskScore {
-    pub correct: usize,
-    pub total: usize,
-}
-
-impl TaskScore {
-    pub fn accuracy(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            self.correct as f64 / self.total as f64
-        }
-    }
-}
+use crate::Tally;
 
 /// The summary table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,7 +19,7 @@ pub struct Summary {
     /// A prompt counts when any of its images is correct.
     pub correct_prompts: f64,
     /// In GenEval's suite order.
-    pub tasks: BTreeMap<Task, TaskScore>,
+    pub tasks: BTreeMap<Task, Tally>,
     /// Unweighted mean over the tasks present.
     pub overall: f64,
     /// Mean dense (partial-credit) score over images.
@@ -44,22 +28,17 @@ pub struct Summary {
 
 impl Summary {
     pub fn from_results(results: &[ImageResult]) -> Summary {
-        let mut tasks: BTreeMap<Task, TaskScore> = BTreeMap::new();
+        let mut tasks: BTreeMap<Task, Tally> = BTreeMap::new();
         let mut prompts: BTreeMap<&str, bool> = BTreeMap::new();
         for r in results {
-            let t = tasks.entry(r.tag).or_insert(TaskScore {
-                correct: 0,
-                total: 0,
-            });
-            t.total += 1;
-            t.correct += r.correct as usize;
+            tasks.entry(r.tag).or_default().add(r.correct);
             *prompts.entry(r.metadata.as_str()).or_default() |= r.correct;
         }
         let n = results.len().max(1) as f64;
         let overall = if tasks.is_empty() {
             0.0
         } else {
-            tasks.values().map(TaskScore::accuracy).sum::<f64>() / tasks.len() as f64
+            tasks.values().map(Tally::acc).sum::<f64>() / tasks.len() as f64
         };
         let distinct: BTreeSet<&str> = prompts.keys().copied().collect();
         Summary {
@@ -92,9 +71,9 @@ impl fmt::Display for Summary {
                 f,
                 "{:<16} = {:.2}% ({} / {})",
                 task.name(),
-                100.0 * s.accuracy(),
+                100.0 * s.acc(),
                 s.correct,
-                s.total
+                s.num
             )?;
         }
         writeln!(f)?;

@@ -6,4 +6,4 @@ pub mod parse;
 pub mod score;
 
 pub use parse::{McParse, answer_tag, eval_open, parse_multi_choice, parse_open};
-pub use score::{Prediction, Report, Tally, read_answers, read_predictions, score, subject_of};
+pub use score::{Prediction, Report, read_answers, read_predictions, score, subject_of};

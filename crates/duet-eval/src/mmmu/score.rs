@@ -11,6 +11,7 @@ use duet_data::records::AnswerEntry;
 use serde::{Deserialize, Serialize};
 
 use super::parse::{McParse, answer_tag, eval_open, parse_multi_choice, parse_open};
+use crate::Tally;
 use crate::error::{EvalError, Result};
 
 /// MMMU's six disciplines and their subjects (`DOMAIN_CAT2SUB_CAT`), then
@@ -185,23 +186,6 @@ pub fn read_answers(path: &Path) -> Result<BTreeMap<String, AnswerEntry>> {
     Ok(read_json(path)?)
 }
 
-/// Correct / total for one row of the table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Tally {
-    pub num: usize,
-    pub correct: usize,
-}
-
-impl Tally {
-    pub fn acc(&self) -> f64 {
-        if self.num == 0 {
-            0.0
-        } else {
-            self.correct as f64 / self.num as f64
-        }
-    }
-}
-
 /// The scored run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -244,9 +228,10 @@ pub fn score(
 pub fn aggregate(judged: Vec<Judged>, missing: usize) -> Report {
     let mut subjects: BTreeMap<String, Tally> = BTreeMap::new();
     for j in &judged {
-        let t = subjects.entry(j.subject.clone()).or_default();
-        t.num += 1;
-        t.correct += j.correct as usize;
+        subjects
+            .entry(j.subject.clone())
+            .or_default()
+            .add(j.correct);
     }
     let mut disciplines = Vec::new();
     let mut placed = std::collections::HashSet::new();
@@ -261,8 +246,7 @@ pub fn aggregate(judged: Vec<Judged>, missing: usize) -> Report {
         }
         let mut t = Tally::default();
         for s in &present {
-            t.num += subjects[s].num;
-            t.correct += subjects[s].correct;
+            t.merge(subjects[s]);
             placed.insert(s.clone());
         }
         disciplines.push((name.to_string(), t, present));
@@ -275,8 +259,7 @@ pub fn aggregate(judged: Vec<Judged>, missing: usize) -> Report {
     if !others.is_empty() {
         let mut t = Tally::default();
         for s in &others {
-            t.num += subjects[s].num;
-            t.correct += subjects[s].correct;
+            t.merge(subjects[s]);
         }
         disciplines.push(("Other".to_string(), t, others));
     }
