@@ -1,0 +1,90 @@
+//! LLaMA self-attention with grouped key/value heads and a KV cache, on
+//! burn's fused `attention` (causal or with an explicit mask).
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+use crate::cache::KvCache;
+use crate::rope::{RopeTables, apply_rope};
+
+/// Shape of one attention block.
+#[derive(Config, Debug)]
+pub struct LlamaAttentionConfig {
+    pub hidden_size: usize,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+    #[config(default = false)]
+    pub bias: bool,
+}
+
+impl LlamaAttentionConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> LlamaAttention<B> {
+        let lin = |i, o| LinearConfig::new(i, o).with_bias(self.bias).init(device);
+        let (q, kv) = (self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim);
+        LlamaAttention {
+            q_proj: lin(self.hidden_size, q),
+            k_proj: lin(self.hidden_size, kv),
+            v_proj: lin(self.hidden_size, kv),
+            o_proj: lin(q, self.hidden_size),
+            num_heads: self.num_heads,
+            num_kv_heads: self.num_kv_heads,
+            head_dim: self.head_dim,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct LlamaAttention<B: Backend> {
+    pub q_proj: Linear<B>,
+    pub k_proj: Linear<B>,
+    pub v_proj: Linear<B>,
+    pub o_proj: Linear<B>,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl<B: Backend> LlamaAttention<B> {
+    /// `x`: `[batch, seq, hidden]`. With `cache`, keys/values of earlier
+    /// positions are reused and this step's are appended (layer `layer`).
+    /// `mask` (`true` = blocked, `[batch, 1, seq, past + seq]`) replaces the
+    /// default causal mask when padding must be hidden too.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+        cache: Option<(&mut KvCache<B>, usize)>,
+        mask: Option<Tensor<B, 4, Bool>>,
+    ) -> Tensor<B, 3> {
+        let [b, t, _] = x.dims();
+        let split = |y: Tensor<B, 3>, heads: usize| y.reshape([b, t, heads, self.head_dim]).swap_dims(1, 2);
+        let q = apply_rope(split(self.q_proj.forward(x.clone()), self.num_heads), rope);
+        let k = apply_rope(split(self.k_proj.forward(x.clone()), self.num_kv_heads), rope);
+        let v = split(self.v_proj.forward(x), self.num_kv_heads);
+        let (k, v) = match cache {
+            Some((c, layer)) => c.append(layer, k, v),
+            None => (k, v),
+        };
+        let rep = self.num_heads / self.num_kv_heads;
+        let (k, v) = if rep > 1 {
+            let expand = |y: Tensor<B, 4>| {
+                let [b, h, s, d] = y.dims();
+                y.unsqueeze_dim::<5>(2).expand([b, h, rep, s, d]).reshape([b, h * rep, s, d])
+            };
+            (expand(k), expand(v))
+        } else {
+            (k, v)
+        };
+        let options = AttentionModuleOptions {
+            scale: Some((self.head_dim as f64).powf(-0.5)),
+            softcap: None,
+            is_causal: mask.is_none(),
+        };
+        let out = attention(q, k, v, mask, None, options); // [b, h, t, d]
+        self.o_proj
+            .forward(out.swap_dims(1, 2).reshape([b, t, self.num_heads * self.head_dim]))
+    }
+}
