@@ -23,7 +23,10 @@ pub struct LlamaAttentionConfig {
 impl LlamaAttentionConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> LlamaAttention<B> {
         let lin = |i, o| LinearConfig::new(i, o).with_bias(self.bias).init(device);
-        let (q, kv) = (self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim);
+        let (q, kv) = (
+            self.num_heads * self.head_dim,
+            self.num_kv_heads * self.head_dim,
+        );
         LlamaAttention {
             q_proj: lin(self.hidden_size, q),
             k_proj: lin(self.hidden_size, kv),
@@ -60,9 +63,13 @@ impl<B: Backend> LlamaAttention<B> {
         mask: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
-        let split = |y: Tensor<B, 3>, heads: usize| y.reshape([b, t, heads, self.head_dim]).swap_dims(1, 2);
+        let split =
+            |y: Tensor<B, 3>, heads: usize| y.reshape([b, t, heads, self.head_dim]).swap_dims(1, 2);
         let q = apply_rope(split(self.q_proj.forward(x.clone()), self.num_heads), rope);
-        let k = apply_rope(split(self.k_proj.forward(x.clone()), self.num_kv_heads), rope);
+        let k = apply_rope(
+            split(self.k_proj.forward(x.clone()), self.num_kv_heads),
+            rope,
+        );
         let v = split(self.v_proj.forward(x), self.num_kv_heads);
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v),
@@ -72,7 +79,9 @@ impl<B: Backend> LlamaAttention<B> {
         let (k, v) = if rep > 1 {
             let expand = |y: Tensor<B, 4>| {
                 let [b, h, s, d] = y.dims();
-                y.unsqueeze_dim::<5>(2).expand([b, h, rep, s, d]).reshape([b, h * rep, s, d])
+                y.unsqueeze_dim::<5>(2)
+                    .expand([b, h, rep, s, d])
+                    .reshape([b, h * rep, s, d])
             };
             (expand(k), expand(v))
         } else {
@@ -84,7 +93,9 @@ impl<B: Backend> LlamaAttention<B> {
             is_causal: mask.is_none(),
         };
         let out = attention(q, k, v, mask, None, options); // [b, h, t, d]
-        self.o_proj
-            .forward(out.swap_dims(1, 2).reshape([b, t, self.num_heads * self.head_dim]))
+        self.o_proj.forward(
+            out.swap_dims(1, 2)
+                .reshape([b, t, self.num_heads * self.head_dim]),
+        )
     }
 }

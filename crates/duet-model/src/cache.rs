@@ -36,9 +36,17 @@ impl<B: Backend> KvCache<B> {
     }
 
     /// Appends this step's keys and values to layer `i` and returns all of them.
-    pub fn append(&mut self, i: usize, keys: Tensor<B, 4>, values: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    pub fn append(
+        &mut self,
+        i: usize,
+        keys: Tensor<B, 4>,
+        values: Tensor<B, 4>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let (k, v) = match self.layers[i].take() {
-            Some(c) => (Tensor::cat(vec![c.keys, keys], 2), Tensor::cat(vec![c.values, values], 2)),
+            Some(c) => (
+                Tensor::cat(vec![c.keys, keys], 2),
+                Tensor::cat(vec![c.values, values], 2),
+            ),
             None => (keys, values),
         };
         self.layers[i] = Some(LayerCache {

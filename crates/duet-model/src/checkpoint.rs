@@ -44,7 +44,11 @@ pub fn read_generation_ids(dir: &Path) -> Result<Option<GenerationIds>> {
 /// Loads weights into `model` by HF key. Every parameter must be present
 /// with its exact shape and every stored tensor must be used; `lm_head` is
 /// tied to the token embedding only when the checkpoint lacks it.
-pub fn load_weights<B: Backend>(model: &mut Janus<B>, weights: &WeightMap, device: &B::Device) -> Result<()> {
+pub fn load_weights<B: Backend>(
+    model: &mut Janus<B>,
+    weights: &WeightMap,
+    device: &B::Device,
+) -> Result<()> {
     let mut loader = Loader::<B>::new(weights, device);
     model.visit_hf_body(&mut loader)?;
     if weights.contains(&format!("{LM_HEAD}.weight")) {
@@ -52,7 +56,11 @@ pub fn load_weights<B: Backend>(model: &mut Janus<B>, weights: &WeightMap, devic
     } else {
         let emb = model.language_model.embed_tokens.weight.val(); // [V, D]
         let w = emb.transpose(); // burn Linear: [D, V]
-        model.lm_head.weight = model.lm_head.weight.clone().transform_for_load(w, model.lm_head.weight.id);
+        model.lm_head.weight = model
+            .lm_head
+            .weight
+            .clone()
+            .transform_for_load(w, model.lm_head.weight.id);
     }
     let unused = loader.unused();
     if !unused.is_empty() {
@@ -68,7 +76,7 @@ pub fn load_weights<B: Backend>(model: &mut Janus<B>, weights: &WeightMap, devic
 pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<(JanusConfig, Janus<B>)> {
     let cfg = read_config(dir)?;
     let weights = WeightMap::open(dir)?;
-    let mut model = cfg.init::<B>(device);
+    let mut model = cfg.init_lazy::<B>(device);
     load_weights(&mut model, &weights, device)?;
     Ok((cfg, model))
 }
@@ -105,7 +113,12 @@ pub fn save<B: Backend>(
     let mut saver = Saver::default();
     let mut m = model.clone();
     m.visit_hf_body(&mut saver)?;
-    <Saver as ParamVisitor<B>>::visit(&mut saver, &format!("{LM_HEAD}.weight"), &mut m.lm_head.weight, Layout::Transposed)?;
+    <Saver as ParamVisitor<B>>::visit(
+        &mut saver,
+        &format!("{LM_HEAD}.weight"),
+        &mut m.lm_head.weight,
+        Layout::Transposed,
+    )?;
     write_atomic(&dir.join("model.safetensors"), &saver.to_bytes()?)?;
     let mut config = serde_json::to_value(cfg).expect("plain data");
     config["architectures"] = serde_json::json!(["JanusForConditionalGeneration"]);

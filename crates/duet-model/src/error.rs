@@ -28,7 +28,11 @@ pub enum ModelError {
         found: Vec<usize>,
     },
     #[error("{path}: tensor `{key}` has dtype {dtype}, which cannot be converted to f32")]
-    Dtype { path: String, key: String, dtype: String },
+    Dtype {
+        path: String,
+        key: String,
+        dtype: String,
+    },
     #[error("{0}")]
     Input(String),
 }

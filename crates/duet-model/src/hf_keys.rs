@@ -112,20 +112,27 @@ impl<B: Backend> HfModule<B> for GenerationHead<B> {
 impl<B: Backend> HfModule<B> for VisionModel<B> {
     fn visit_hf<V: ParamVisitor<B>>(&mut self, prefix: &str, v: &mut V) -> Result<()> {
         let e = k(prefix, "embeddings");
-        self.embeddings.patch_embedding.visit_hf(&k(&e, "patch_embedding"), v)?;
-        self.embeddings.position_embedding.visit_hf(&k(&e, "position_embedding"), v)?;
+        self.embeddings
+            .patch_embedding
+            .visit_hf(&k(&e, "patch_embedding"), v)?;
+        self.embeddings
+            .position_embedding
+            .visit_hf(&k(&e, "position_embedding"), v)?;
         for (i, l) in self.layers.iter_mut().enumerate() {
             let p = format!("{prefix}.encoder.layers.{i}");
             l.layer_norm1.visit_hf(&k(&p, "layer_norm1"), v)?;
             l.self_attn.q_proj.visit_hf(&k(&p, "self_attn.q_proj"), v)?;
             l.self_attn.k_proj.visit_hf(&k(&p, "self_attn.k_proj"), v)?;
             l.self_attn.v_proj.visit_hf(&k(&p, "self_attn.v_proj"), v)?;
-            l.self_attn.projection_layer.visit_hf(&k(&p, "self_attn.projection_layer"), v)?;
+            l.self_attn
+                .projection_layer
+                .visit_hf(&k(&p, "self_attn.projection_layer"), v)?;
             l.layer_norm2.visit_hf(&k(&p, "layer_norm2"), v)?;
             l.mlp.fc1.visit_hf(&k(&p, "mlp.fc1"), v)?;
             l.mlp.fc2.visit_hf(&k(&p, "mlp.fc2"), v)?;
         }
-        self.post_layernorm.visit_hf(&k(prefix, "post_layernorm"), v)
+        self.post_layernorm
+            .visit_hf(&k(prefix, "post_layernorm"), v)
     }
 }
 
@@ -143,7 +150,8 @@ impl<B: Backend> HfModule<B> for LlamaModel<B> {
             l.mlp.up_proj.visit_hf(&k(&p, "mlp.up_proj"), v)?;
             l.mlp.down_proj.visit_hf(&k(&p, "mlp.down_proj"), v)?;
             l.input_layernorm.visit_hf(&k(&p, "input_layernorm"), v)?;
-            l.post_attention_layernorm.visit_hf(&k(&p, "post_attention_layernorm"), v)?;
+            l.post_attention_layernorm
+                .visit_hf(&k(&p, "post_attention_layernorm"), v)?;
         }
         self.norm.visit_hf(&k(prefix, "norm"), v)
     }
@@ -201,8 +209,11 @@ impl<B: Backend> HfModule<B> for VqVae<B> {
         enc.norm_out.visit_hf(&k(&e, "norm_out"), v)?;
         enc.conv_out.visit_hf(&k(&e, "conv_out"), v)?;
         self.quant_conv.visit_hf(&k(prefix, "quant_conv"), v)?;
-        self.quantize.embedding.visit_hf(&k(prefix, "quantize.embedding"), v)?;
-        self.post_quant_conv.visit_hf(&k(prefix, "post_quant_conv"), v)?;
+        self.quantize
+            .embedding
+            .visit_hf(&k(prefix, "quantize.embedding"), v)?;
+        self.post_quant_conv
+            .visit_hf(&k(prefix, "post_quant_conv"), v)?;
         let d = k(prefix, "decoder");
         let dec = &mut self.decoder;
         dec.conv_in.visit_hf(&k(&d, "conv_in"), v)?;
@@ -230,8 +241,10 @@ impl<B: Backend> Janus<B> {
         self.vision_model.visit_hf("model.vision_model", v)?;
         self.aligner.visit_hf("model.aligner", v)?;
         self.vqmodel.visit_hf("model.vqmodel", v)?;
-        self.generation_embeddings.visit_hf("model.generation_embeddings", v)?;
-        self.generation_aligner.visit_hf("model.generation_aligner", v)?;
+        self.generation_embeddings
+            .visit_hf("model.generation_embeddings", v)?;
+        self.generation_aligner
+            .visit_hf("model.generation_aligner", v)?;
         self.generation_head.visit_hf("model.generation_head", v)?;
         self.language_model.visit_hf("model.language_model", v)
     }

@@ -28,9 +28,28 @@ pub struct Janus<B: Backend> {
     pub image_token_id: u32,
 }
 
+/// Touches every parameter so lazily initialised values become real ones.
+struct Materialize;
+
+impl<B: Backend> burn::module::ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
 impl JanusConfig {
-    /// A randomly initialised model of this shape.
+    /// A randomly initialised model of this shape. Parameters are drawn now,
+    /// not lazily, so clones of the model (reference policies, snapshots)
+    /// share the same weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Janus<B> {
+        let model = self.init_lazy(device);
+        model.visit(&mut Materialize);
+        model
+    }
+
+    /// The model with parameters left uninitialised until first use: for
+    /// loading, where every value is about to be replaced.
+    pub fn init_lazy<B: Backend>(&self, device: &B::Device) -> Janus<B> {
         let t = &self.text_config;
         let v = &self.vision_config;
         let q = &self.vq_config;
@@ -39,10 +58,22 @@ impl JanusConfig {
             aligner: MlpAlignerConfig::new(v.hidden_size, v.projection_dim, v.depth).init(device),
             vqmodel: q.init(device),
             generation_embeddings: EmbeddingConfig::new(q.num_embeddings, q.embed_dim).init(device),
-            generation_aligner: MlpAlignerConfig::new(q.embed_dim, q.projection_dim, q.num_hidden_layers).init(device),
-            generation_head: GenerationHead::new(q.image_token_embed_dim, q.projection_dim, q.num_embeddings, device),
+            generation_aligner: MlpAlignerConfig::new(
+                q.embed_dim,
+                q.projection_dim,
+                q.num_hidden_layers,
+            )
+            .init(device),
+            generation_head: GenerationHead::new(
+                q.image_token_embed_dim,
+                q.projection_dim,
+                q.num_embeddings,
+                device,
+            ),
             language_model: t.init(device),
-            lm_head: LinearConfig::new(t.hidden_size, t.vocab_size).with_bias(false).init(device),
+            lm_head: LinearConfig::new(t.hidden_size, t.vocab_size)
+                .with_bias(false)
+                .init(device),
             image_token_id: self.image_token_id,
         }
     }
@@ -52,20 +83,30 @@ impl<B: Backend> Janus<B> {
     /// Aligned image features, `[batch, patches, hidden]`, for pixels
     /// `[batch, 3, size, size]`.
     pub fn image_features(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {
-        self.aligner.forward(self.vision_model.forward(pixels).last_hidden_state)
+        self.aligner
+            .forward(self.vision_model.forward(pixels).last_hidden_state)
     }
 
     /// Token embeddings of `ids` (`[batch, seq]`, host copy `ids_host`, row
     /// major) with the image-placeholder positions replaced, in order, by the
     /// rows of `features` (`[images, patches, hidden]`).
-    pub fn merge_embeddings(&self, ids: &[u32], batch: usize, features: Option<Tensor<B, 3>>) -> Result<Tensor<B, 3>> {
+    pub fn merge_embeddings(
+        &self,
+        ids: &[u32],
+        batch: usize,
+        features: Option<Tensor<B, 3>>,
+    ) -> Result<Tensor<B, 3>> {
         let device = self.lm_head.weight.device();
         if batch == 0 || ids.len() % batch != 0 {
-            return Err(ModelError::Input(format!("{} ids do not split into {batch} rows", ids.len())));
+            return Err(ModelError::Input(format!(
+                "{} ids do not split into {batch} rows",
+                ids.len()
+            )));
         }
         let seq = ids.len() / batch;
         let data: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-        let id_tensor = Tensor::<B, 2, Int>::from_data(TensorData::new(data, [batch, seq]), &device);
+        let id_tensor =
+            Tensor::<B, 2, Int>::from_data(TensorData::new(data, [batch, seq]), &device);
         let text = self.language_model.embed(id_tensor);
         let slots = ids.iter().filter(|&&i| i == self.image_token_id).count();
         let Some(features) = features else {
@@ -99,7 +140,10 @@ impl<B: Backend> Janus<B> {
                 }
             })
             .collect();
-        let rows = Tensor::cat(vec![text.reshape([total, d]), features.reshape([n * p, d])], 0);
+        let rows = Tensor::cat(
+            vec![text.reshape([total, d]), features.reshape([n * p, d])],
+            0,
+        );
         let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [total]), &device);
         Ok(rows.select(0, index).reshape([batch, seq, d]))
     }
@@ -115,14 +159,17 @@ impl<B: Backend> Janus<B> {
     ) -> Result<(Tensor<B, 3>, LlamaOutput<B>)> {
         let features = pixels.map(|p| self.image_features(p));
         let embeds = self.merge_embeddings(ids, batch, features)?;
-        let out = self.language_model.forward(embeds, None, None, None, keep_layer_outputs);
+        let out = self
+            .language_model
+            .forward(embeds, None, None, None, keep_layer_outputs);
         Ok((self.lm_head.forward(out.last_hidden_state.clone()), out))
     }
 
     /// Input embeddings of image tokens for the decoder: the generation
     /// aligner applied to the code embeddings, `[batch, n, hidden]`.
     pub fn image_token_embeddings(&self, codes: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.generation_aligner.forward(self.generation_embeddings.forward(codes))
+        self.generation_aligner
+            .forward(self.generation_embeddings.forward(codes))
     }
 
     /// Image-token logits from decoder hidden states (any leading shape).
@@ -132,7 +179,9 @@ impl<B: Backend> Janus<B> {
 
     /// Runs the decoder on embeddings, optionally with a cache.
     pub fn decode(&self, embeds: Tensor<B, 3>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
-        self.language_model.forward(embeds, None, cache, None, false).last_hidden_state
+        self.language_model
+            .forward(embeds, None, cache, None, false)
+            .last_hidden_state
     }
 
     /// A fresh cache for this model's decoder.

@@ -42,7 +42,10 @@ impl<B: Backend> DecoderLayer<B> {
         cache: Option<(&mut KvCache<B>, usize)>,
         mask: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
-        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope, cache, mask);
+        let h = x.clone()
+            + self
+                .self_attn
+                .forward(self.input_layernorm.forward(x), rope, cache, mask);
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
 }
@@ -69,13 +72,26 @@ pub struct LlamaOutput<B: Backend> {
 impl TextConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> LlamaModel<B> {
         let d = self.hidden_size;
-        let norm = || RmsNormConfig::new(d).with_epsilon(self.rms_norm_eps).init(device);
-        let lin = |i, o| LinearConfig::new(i, o).with_bias(self.mlp_bias).init(device);
+        let norm = || {
+            RmsNormConfig::new(d)
+                .with_epsilon(self.rms_norm_eps)
+                .init(device)
+        };
+        let lin = |i, o| {
+            LinearConfig::new(i, o)
+                .with_bias(self.mlp_bias)
+                .init(device)
+        };
         let layers = (0..self.num_hidden_layers)
             .map(|_| DecoderLayer {
-                self_attn: LlamaAttentionConfig::new(d, self.num_attention_heads, self.kv_heads(), self.head_dim())
-                    .with_bias(self.attention_bias)
-                    .init(device),
+                self_attn: LlamaAttentionConfig::new(
+                    d,
+                    self.num_attention_heads,
+                    self.kv_heads(),
+                    self.head_dim(),
+                )
+                .with_bias(self.attention_bias)
+                .init(device),
                 mlp: Mlp {
                     gate_proj: lin(d, self.intermediate_size),
                     up_proj: lin(d, self.intermediate_size),

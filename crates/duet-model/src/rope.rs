@@ -12,14 +12,19 @@ pub struct RopeTables<B: Backend> {
 }
 
 /// Builds the tables for `positions` (`[batch, seq]`) with base `theta`.
-pub fn rope_tables<B: Backend>(positions: Tensor<B, 2, Int>, head_dim: usize, theta: f64) -> RopeTables<B> {
+pub fn rope_tables<B: Backend>(
+    positions: Tensor<B, 2, Int>,
+    head_dim: usize,
+    theta: f64,
+) -> RopeTables<B> {
     let device = positions.device();
     let half = head_dim / 2;
     // As transformers: inv_freq[j] = 1 / theta^(2j / head_dim), in f32.
     let inv: Vec<f32> = (0..half)
         .map(|j| 1.0 / (theta as f32).powf((2 * j) as f32 / head_dim as f32))
         .collect();
-    let inv = Tensor::<B, 1>::from_data(TensorData::new(inv, [half]), &device).reshape([1, 1, half]);
+    let inv =
+        Tensor::<B, 1>::from_data(TensorData::new(inv, [half]), &device).reshape([1, 1, half]);
     let freqs = positions.float().unsqueeze_dim::<3>(2) * inv; // [b, t, half]
     let emb = Tensor::cat(vec![freqs.clone(), freqs], 2).unsqueeze_dim::<4>(1); // [b, 1, t, hd]
     RopeTables {

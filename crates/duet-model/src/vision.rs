@@ -60,14 +60,21 @@ pub struct VisionOutput<B: Backend> {
 impl VisionConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> VisionModel<B> {
         let d = self.hidden_size;
-        let ln = || LayerNormConfig::new(d).with_epsilon(self.layer_norm_eps).init(device);
+        let ln = || {
+            LayerNormConfig::new(d)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
+        };
         let lin = |i, o, bias| LinearConfig::new(i, o).with_bias(bias).init(device);
         let np = self.patches_per_side() * self.patches_per_side();
         VisionModel {
             embeddings: VisionEmbeddings {
-                patch_embedding: Conv2dConfig::new([self.num_channels, d], [self.patch_size, self.patch_size])
-                    .with_stride([self.patch_size, self.patch_size])
-                    .init(device),
+                patch_embedding: Conv2dConfig::new(
+                    [self.num_channels, d],
+                    [self.patch_size, self.patch_size],
+                )
+                .with_stride([self.patch_size, self.patch_size])
+                .init(device),
                 position_embedding: EmbeddingConfig::new(np, d).init(device),
             },
             layers: (0..self.num_hidden_layers)
@@ -106,7 +113,8 @@ impl<B: Backend> VisionAttention<B> {
             is_causal: false,
         };
         let out = attention(q, k, v, None, None, options);
-        self.projection_layer.forward(out.swap_dims(1, 2).reshape([b, t, d]))
+        self.projection_layer
+            .forward(out.swap_dims(1, 2).reshape([b, t, d]))
     }
 }
 
@@ -115,13 +123,22 @@ impl<B: Backend> VisionModel<B> {
     pub fn forward(&self, pixels: Tensor<B, 4>) -> VisionOutput<B> {
         let p = self.embeddings.patch_embedding.forward(pixels); // [b, d, h, w]
         let [b, d, h, w] = p.dims();
-        let pos = self.embeddings.position_embedding.weight.val().unsqueeze::<3>();
+        let pos = self
+            .embeddings
+            .position_embedding
+            .weight
+            .val()
+            .unsqueeze::<3>();
         let mut x = p.reshape([b, d, h * w]).swap_dims(1, 2) + pos;
         let mut hidden_states = vec![x.clone()];
         for layer in &self.layers {
-            let a = layer.self_attn.forward(layer.layer_norm1.forward(x.clone()));
+            let a = layer
+                .self_attn
+                .forward(layer.layer_norm1.forward(x.clone()));
             x = x + a;
-            let m = layer.mlp.fc2.forward(gelu(layer.mlp.fc1.forward(layer.layer_norm2.forward(x.clone()))));
+            let m = layer.mlp.fc2.forward(gelu(
+                layer.mlp.fc1.forward(layer.layer_norm2.forward(x.clone())),
+            ));
             x = x + m;
             hidden_states.push(x.clone());
         }

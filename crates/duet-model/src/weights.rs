@@ -22,7 +22,12 @@ pub enum Layout {
 
 /// Something that is shown each parameter with its HF key.
 pub trait ParamVisitor<B: Backend> {
-    fn visit<const D: usize>(&mut self, key: &str, param: &mut Param<Tensor<B, D>>, layout: Layout) -> Result<()>;
+    fn visit<const D: usize>(
+        &mut self,
+        key: &str,
+        param: &mut Param<Tensor<B, D>>,
+        layout: Layout,
+    ) -> Result<()>;
 }
 
 /// One stored tensor, not yet converted.
@@ -59,16 +64,22 @@ impl WeightMap {
                 vec![single]
             } else if index.is_file() {
                 let text = std::fs::read_to_string(&index).map_err(|e| io_err(&index, e))?;
-                let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::Safetensors {
-                    path: index.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| ModelError::Safetensors {
-                    path: index.display().to_string(),
-                    message: "no `weight_map` object".into(),
-                })?;
-                let shards: std::collections::BTreeSet<String> =
-                    map.values().filter_map(|f| f.as_str().map(String::from)).collect();
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| ModelError::Safetensors {
+                        path: index.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                let map = v
+                    .get("weight_map")
+                    .and_then(|m| m.as_object())
+                    .ok_or_else(|| ModelError::Safetensors {
+                        path: index.display().to_string(),
+                        message: "no `weight_map` object".into(),
+                    })?;
+                let shards: std::collections::BTreeSet<String> = map
+                    .values()
+                    .filter_map(|f| f.as_str().map(String::from))
+                    .collect();
                 shards.into_iter().map(|f| path.join(f)).collect()
             } else {
                 return Err(ModelError::Io {
@@ -122,14 +133,20 @@ impl WeightMap {
 
     /// The tensor as f32 values (row-major) and its shape.
     pub fn f32(&self, key: &str) -> Result<(Vec<f32>, Vec<usize>)> {
-        let raw = self.tensors.get(key).ok_or_else(|| ModelError::MissingTensor {
-            path: self.source.clone(),
-            key: key.to_string(),
-            expected: vec![],
-        })?;
+        let raw = self
+            .tensors
+            .get(key)
+            .ok_or_else(|| ModelError::MissingTensor {
+                path: self.source.clone(),
+                key: key.to_string(),
+                expected: vec![],
+            })?;
         let b = &raw.bytes;
         let values: Vec<f32> = match raw.dtype {
-            Dtype::F32 => b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            Dtype::F32 => b
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
             Dtype::BF16 => b
                 .chunks_exact(2)
                 .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
@@ -155,15 +172,24 @@ impl WeightMap {
 
     /// Integer tensors (token ids in test fixtures) as i64.
     pub fn i64(&self, key: &str) -> Result<(Vec<i64>, Vec<usize>)> {
-        let raw = self.tensors.get(key).ok_or_else(|| ModelError::MissingTensor {
-            path: self.source.clone(),
-            key: key.to_string(),
-            expected: vec![],
-        })?;
+        let raw = self
+            .tensors
+            .get(key)
+            .ok_or_else(|| ModelError::MissingTensor {
+                path: self.source.clone(),
+                key: key.to_string(),
+                expected: vec![],
+            })?;
         let b = &raw.bytes;
         let values = match raw.dtype {
-            Dtype::I64 => b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(),
-            Dtype::I32 => b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64).collect(),
+            Dtype::I64 => b
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+            Dtype::I32 => b
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64)
+                .collect(),
             Dtype::U8 => b.iter().map(|&x| x as i64).collect(),
             other => {
                 return Err(ModelError::Dtype {
@@ -196,14 +222,24 @@ impl<'a, B: Backend> Loader<'a, B> {
 
     /// Keys of the checkpoint that no parameter took.
     pub fn unused(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.weights.keys().filter(|k| !self.used.contains(*k)).cloned().collect();
+        let mut v: Vec<String> = self
+            .weights
+            .keys()
+            .filter(|k| !self.used.contains(*k))
+            .cloned()
+            .collect();
         v.sort();
         v
     }
 }
 
 impl<B: Backend> ParamVisitor<B> for Loader<'_, B> {
-    fn visit<const D: usize>(&mut self, key: &str, param: &mut Param<Tensor<B, D>>, layout: Layout) -> Result<()> {
+    fn visit<const D: usize>(
+        &mut self,
+        key: &str,
+        param: &mut Param<Tensor<B, D>>,
+        layout: Layout,
+    ) -> Result<()> {
         let burn_shape: Vec<usize> = param.lazy_shape().dims::<D>().to_vec();
         let expected = match layout {
             Layout::Same => burn_shape.clone(),
@@ -243,7 +279,12 @@ pub struct Saver {
 }
 
 impl<B: Backend> ParamVisitor<B> for Saver {
-    fn visit<const D: usize>(&mut self, key: &str, param: &mut Param<Tensor<B, D>>, layout: Layout) -> Result<()> {
+    fn visit<const D: usize>(
+        &mut self,
+        key: &str,
+        param: &mut Param<Tensor<B, D>>,
+        layout: Layout,
+    ) -> Result<()> {
         let t = param.val();
         let t = match layout {
             Layout::Same => t,
@@ -267,7 +308,13 @@ impl Saver {
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .tensors
             .iter()
-            .map(|(k, (shape, v))| (k.clone(), shape.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+            .map(|(k, (shape, v))| {
+                (
+                    k.clone(),
+                    shape.clone(),
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                )
+            })
             .collect();
         let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
             .iter()

@@ -25,7 +25,8 @@ struct Fx {
 
 fn fx() -> Fx {
     let dev = Default::default();
-    let (_, model) = checkpoint::load::<B>(&dir().join("checkpoint"), &dev).expect("fixture checkpoint loads");
+    let (_, model) =
+        checkpoint::load::<B>(&dir().join("checkpoint"), &dev).expect("fixture checkpoint loads");
     let refs = WeightMap::open(&dir().join("reference.safetensors")).unwrap();
     Fx { model, refs, dev }
 }
@@ -62,20 +63,46 @@ fn understanding_path() {
     let pixels: Tensor<B, 4> = f.f("und_pixel_values");
     let vis = f.model.vision_model.forward(pixels.clone());
     for (i, h) in vis.hidden_states.iter().enumerate() {
-        check(&format!("vision hidden {i}"), h.clone(), f.f(&format!("und_vision_hidden_{i}")));
+        check(
+            &format!("vision hidden {i}"),
+            h.clone(),
+            f.f(&format!("und_vision_hidden_{i}")),
+        );
     }
-    check("vision post-LN", vis.last_hidden_state.clone(), f.f("und_vision_last_hidden_post_ln"));
+    check(
+        "vision post-LN",
+        vis.last_hidden_state.clone(),
+        f.f("und_vision_last_hidden_post_ln"),
+    );
     let aligned = f.model.aligner.forward(vis.last_hidden_state);
     check("aligner", aligned.clone(), f.f("und_image_embeds_aligned"));
     let (ids, shape) = f.ids("und_input_ids");
-    let merged = f.model.merge_embeddings(&ids, shape[0], Some(aligned)).unwrap();
-    check("merged input embeddings", merged, f.f("und_inputs_embeds_merged"));
-    let (logits, out) = f.model.forward_understanding(&ids, shape[0], Some(pixels), true).unwrap();
+    let merged = f
+        .model
+        .merge_embeddings(&ids, shape[0], Some(aligned))
+        .unwrap();
+    check(
+        "merged input embeddings",
+        merged,
+        f.f("und_inputs_embeds_merged"),
+    );
+    let (logits, out) = f
+        .model
+        .forward_understanding(&ids, shape[0], Some(pixels), true)
+        .unwrap();
     for (i, h) in out.layer_outputs.iter().enumerate() {
-        check(&format!("LM layer {i} output"), h.clone(), f.f(&format!("und_lm_layer_out_{i}")));
+        check(
+            &format!("LM layer {i} output"),
+            h.clone(),
+            f.f(&format!("und_lm_layer_out_{i}")),
+        );
     }
     let n = out.layer_outputs.len();
-    check("LM final norm", out.last_hidden_state, f.f(&format!("und_lm_hidden_{n}")));
+    check(
+        "LM final norm",
+        out.last_hidden_state,
+        f.f(&format!("und_lm_hidden_{n}")),
+    );
     check("text logits", logits.clone(), f.f("und_logits"));
     let [b, t, v] = logits.dims();
     let last: Tensor<B, 2> = logits.slice([0..b, t - 1..t, 0..v]).reshape([b, v]);
@@ -92,9 +119,17 @@ fn two_cfg_generation_steps() {
     let h = f.model.decode(embeds.clone(), Some(&mut cache));
     let [b, t, d] = h.dims();
     let h1: Tensor<B, 2> = h.slice([0..b, t - 1..t, 0..d]).reshape([b, d]);
-    check("gen step 1 last hidden", h1.clone(), f.f("gen_step1_last_hidden"));
+    check(
+        "gen step 1 last hidden",
+        h1.clone(),
+        f.f("gen_step1_last_hidden"),
+    );
     let l1 = f.model.image_logits(h1);
-    check("gen step 1 logits [cond; uncond]", l1.clone(), f.f("gen_step1_logits_cond_uncond"));
+    check(
+        "gen step 1 logits [cond; uncond]",
+        l1.clone(),
+        f.f("gen_step1_logits_cond_uncond"),
+    );
     let k = l1.dims()[1];
     let guided = |l: Tensor<B, 2>| {
         let cond = l.clone().slice([0..1, 0..k]);
@@ -102,21 +137,42 @@ fn two_cfg_generation_steps() {
         uncond.clone() + (cond - uncond) * 5.0
     };
     let g1 = guided(l1);
-    check("gen step 1 guided logits", g1.clone(), f.f("gen_step1_logits_guided"));
+    check(
+        "gen step 1 guided logits",
+        g1.clone(),
+        f.f("gen_step1_logits_guided"),
+    );
     let tok1 = argmax_row(g1);
     assert_eq!(tok1, f.refs.i64("gen_step1_token").unwrap().0);
-    let codes = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![tok1[0], tok1[0]], [2, 1]), &f.dev);
+    let codes =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(vec![tok1[0], tok1[0]], [2, 1]), &f.dev);
     let next = f.model.image_token_embeddings(codes);
-    check("gen step 2 input embeddings", next.clone(), f.f("gen_step2_input_embeds"));
+    check(
+        "gen step 2 input embeddings",
+        next.clone(),
+        f.f("gen_step2_input_embeds"),
+    );
     let h2 = f.model.decode(next.clone(), Some(&mut cache));
     let l2 = f.model.image_logits(h2.reshape([2, d]));
-    check("gen step 2 logits (KV cache)", l2.clone(), f.f("gen_step2_logits_cond_uncond"));
+    check(
+        "gen step 2 logits (KV cache)",
+        l2.clone(),
+        f.f("gen_step2_logits_cond_uncond"),
+    );
     let full = Tensor::cat(vec![embeds, next], 1);
     let h2n = f.model.decode(full, None);
     let h2n: Tensor<B, 2> = h2n.slice([0..2, t..t + 1, 0..d]).reshape([2, d]);
-    check("gen step 2 logits (no cache)", f.model.image_logits(h2n), f.f("gen_step2_logits_cond_uncond_nocache"));
+    check(
+        "gen step 2 logits (no cache)",
+        f.model.image_logits(h2n),
+        f.f("gen_step2_logits_cond_uncond_nocache"),
+    );
     let g2 = guided(l2);
-    check("gen step 2 guided logits", g2.clone(), f.f("gen_step2_logits_guided"));
+    check(
+        "gen step 2 guided logits",
+        g2.clone(),
+        f.f("gen_step2_logits_guided"),
+    );
     assert_eq!(argmax_row(g2), f.refs.i64("gen_step2_token").unwrap().0);
 }
 
@@ -126,16 +182,32 @@ fn vq_decode_and_encode() {
     let (codes, shape) = f.refs.i64("gen_generate_greedy_tokens").unwrap();
     let codes = Tensor::<B, 2, Int>::from_data(TensorData::new(codes, shape), &f.dev);
     let entries = f.model.vqmodel.codebook_entries(codes.clone()).unwrap();
-    check("VQ codebook entries (L2-normalised)", entries, f.f("vq_decode_codebook_entry_l2norm"));
+    check(
+        "VQ codebook entries (L2-normalised)",
+        entries,
+        f.f("vq_decode_codebook_entry_l2norm"),
+    );
     let img = f.model.vqmodel.decode_codes(codes).unwrap();
-    check("VQ decoded pixels", img.permute([0, 2, 3, 1]), f.f("vq_decoded_bhwc"));
+    check(
+        "VQ decoded pixels",
+        img.permute([0, 2, 3, 1]),
+        f.f("vq_decoded_bhwc"),
+    );
     let input: Tensor<B, 4> = f.f("vq_encode_input");
     let enc = f.model.vqmodel.encode(input);
     check("VQ encoder output", enc.encoder_out, f.f("vq_encoder_out"));
-    check("VQ quantised latents", enc.quantized.clone(), f.f("vq_quantized"));
+    check(
+        "VQ quantised latents",
+        enc.quantized.clone(),
+        f.f("vq_quantized"),
+    );
     let got: Vec<i64> = enc.codes.clone().into_data().iter::<i64>().collect();
     assert_eq!(got, f.refs.i64("vq_codes").unwrap().0, "VQ codes");
     // transformers' VQ forward decodes the codes (normalised), not the latents.
     let rt = f.model.vqmodel.decode_codes(enc.codes).unwrap();
-    check("VQ round trip (encode → codes → decode)", rt, f.f("vq_roundtrip_decoded_bchw"));
+    check(
+        "VQ round trip (encode → codes → decode)",
+        rt,
+        f.f("vq_roundtrip_decoded_bchw"),
+    );
 }

@@ -10,7 +10,9 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 pub(crate) fn group_norm<B: Backend>(channels: usize, device: &B::Device) -> GroupNorm<B> {
-    GroupNormConfig::new(32, channels).with_epsilon(1e-6).init(device)
+    GroupNormConfig::new(32, channels)
+        .with_epsilon(1e-6)
+        .init(device)
 }
 
 pub(crate) fn conv<B: Backend>(cin: usize, cout: usize, k: usize, device: &B::Device) -> Conv2d<B> {
@@ -123,7 +125,11 @@ impl<B: Backend> Upsample<B> {
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [_, _, h, w] = x.dims();
-        let up = interpolate(x, [2 * h, 2 * w], InterpolateOptions::new(InterpolateMode::Nearest));
+        let up = interpolate(
+            x,
+            [2 * h, 2 * w],
+            InterpolateOptions::new(InterpolateMode::Nearest),
+        );
         self.conv.forward(up)
     }
 }
@@ -146,6 +152,7 @@ impl<B: Backend> MidBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.block_2.forward(self.attn_1.forward(self.block_1.forward(x)))
+        self.block_2
+            .forward(self.attn_1.forward(self.block_1.forward(x)))
     }
 }

@@ -70,7 +70,10 @@ impl<B: Backend> VqVae<B> {
             + book.clone().powf_scalar(2.0).sum_dim(1).reshape([1, -1])
             - flat.matmul(book.clone().transpose()) * 2.0;
         let idx = dist.argmin(1).reshape([b * h * w]);
-        let quantized = book.select(0, idx.clone()).reshape([b, h, w, e]).permute([0, 3, 1, 2]);
+        let quantized = book
+            .select(0, idx.clone())
+            .reshape([b, h, w, e])
+            .permute([0, 3, 1, 2]);
         VqEncoding {
             encoder_out,
             quantized,
@@ -84,10 +87,17 @@ impl<B: Backend> VqVae<B> {
         let [b, n] = codes.dims();
         let side = (n as f64).sqrt().round() as usize;
         if side * side != n {
-            return Err(ModelError::Input(format!("{n} image codes do not form a square grid")));
+            return Err(ModelError::Input(format!(
+                "{n} image codes do not form a square grid"
+            )));
         }
         let v = self.quantize.embedding.forward(codes); // [b, n, e]
-        let norm = v.clone().powf_scalar(2.0).sum_dim(2).sqrt().clamp_min(1e-12);
+        let norm = v
+            .clone()
+            .powf_scalar(2.0)
+            .sum_dim(2)
+            .sqrt()
+            .clamp_min(1e-12);
         let v = v / norm;
         let e = v.dims()[2];
         Ok(v.reshape([b, side, side, e]).permute([0, 3, 1, 2]))
@@ -95,7 +105,8 @@ impl<B: Backend> VqVae<B> {
 
     /// Quantised latents (`[batch, embed_dim, h, w]`) → image `[batch, 3, H, W]`.
     pub fn decode_latents(&self, quantized: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.decoder.forward(self.post_quant_conv.forward(quantized))
+        self.decoder
+            .forward(self.post_quant_conv.forward(quantized))
     }
 
     /// Codes (`[batch, n]`, a square grid) → image `[batch, 3, H, W]`.
