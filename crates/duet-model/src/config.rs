@@ -228,26 +228,26 @@ impl JanusConfig {
         let t = &self.text_config;
         let v = &self.vision_config;
         let q = &self.vq_config;
-        if t.num_attention_heads == 0 || t.num_attention_heads % t.kv_heads() != 0 {
+        if t.num_attention_heads == 0 || !t.num_attention_heads.is_multiple_of(t.kv_heads()) {
             return Err(format!(
                 "text_config: num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 t.num_attention_heads,
                 t.kv_heads()
             ));
         }
-        if t.head_dim() % 2 != 0 {
+        if !t.head_dim().is_multiple_of(2) {
             return Err(format!(
                 "text_config: head_dim {} must be even for RoPE",
                 t.head_dim()
             ));
         }
-        if v.hidden_size % v.num_attention_heads != 0 {
+        if !v.hidden_size.is_multiple_of(v.num_attention_heads) {
             return Err(format!(
                 "vision_config: hidden_size {} is not divisible by num_attention_heads {}",
                 v.hidden_size, v.num_attention_heads
             ));
         }
-        if v.image_size % v.patch_size != 0 {
+        if !v.image_size.is_multiple_of(v.patch_size) {
             return Err(format!(
                 "vision_config: image_size {} is not a multiple of patch_size {}",
                 v.image_size, v.patch_size

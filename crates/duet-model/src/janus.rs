@@ -97,7 +97,7 @@ impl<B: Backend> Janus<B> {
         features: Option<Tensor<B, 3>>,
     ) -> Result<Tensor<B, 3>> {
         let device = self.lm_head.weight.device();
-        if batch == 0 || ids.len() % batch != 0 {
+        if batch == 0 || !ids.len().is_multiple_of(batch) {
             return Err(ModelError::Input(format!(
                 "{} ids do not split into {batch} rows",
                 ids.len()
