@@ -184,6 +184,19 @@ impl<B: Backend> Janus<B> {
             .last_hidden_state
     }
 
+    /// Runs the decoder with explicit positions and mask (padded batches).
+    pub fn decode_masked(
+        &self,
+        embeds: Tensor<B, 3>,
+        positions: Tensor<B, 2, Int>,
+        mask: Option<Tensor<B, 4, Bool>>,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        self.language_model
+            .forward(embeds, Some(positions), cache, mask, false)
+            .last_hidden_state
+    }
+
     /// A fresh cache for this model's decoder.
     pub fn new_cache(&self) -> KvCache<B> {
         KvCache::new(self.language_model.layers.len())

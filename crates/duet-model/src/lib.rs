@@ -9,14 +9,17 @@
 
 pub mod aligner;
 pub mod attention;
+pub mod batch;
 pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod hf_keys;
 pub mod janus;
 pub mod llama;
 pub mod rope;
+pub mod sampling;
 pub mod vision;
 pub mod vq;
 pub mod weights;

@@ -211,3 +211,53 @@ fn vq_decode_and_encode() {
         f.f("vq_roundtrip_decoded_bchw"),
     );
 }
+
+fn image_cfg(use_cache: bool) -> duet_model::generate::ImageGenConfig {
+    duet_model::generate::ImageGenConfig {
+        num_tokens: 16,
+        cfg_scale: 5.0,
+        pad_id: 3,
+        bos_id: 1,
+        boi_id: 4,
+        sampling: duet_model::sampling::SamplingConfig::greedy(),
+        use_cache,
+    }
+}
+
+#[test]
+fn greedy_image_generation_matches_transformers_generate() {
+    let f = fx();
+    let (prompt, _) = f.ids("gen_prompt_ids");
+    let (want, _) = f.refs.i64("gen_generate_greedy_tokens").unwrap();
+    let want: Vec<u32> = want.into_iter().map(|x| x as u32).collect();
+    for use_cache in [true, false] {
+        let got = duet_model::generate::generate_image_tokens(
+            &f.model,
+            &[prompt.clone()],
+            &image_cfg(use_cache),
+        )
+        .unwrap();
+        assert_eq!(got[0], want, "use_cache = {use_cache}");
+    }
+}
+
+#[test]
+fn greedy_text_generation_starts_with_the_reference_token() {
+    let f = fx();
+    let (ids, shape) = f.ids("und_input_ids");
+    let rows: Vec<Vec<u32>> = ids.chunks(shape[1]).map(|c| c.to_vec()).collect();
+    let cfg = duet_model::generate::TextGenConfig {
+        max_new_tokens: 3,
+        stop_tokens: vec![],
+        pad_id: 0,
+        sampling: duet_model::sampling::SamplingConfig::greedy(),
+    };
+    let out =
+        duet_model::generate::generate_text(&f.model, &rows, Some(f.f("und_pixel_values")), &cfg)
+            .unwrap();
+    let (want, _) = f.refs.i64("und_next_token_greedy").unwrap();
+    for (r, w) in out.iter().zip(want) {
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0] as i64, w);
+    }
+}
