@@ -18,6 +18,7 @@ pub mod generate;
 pub mod hf_keys;
 pub mod janus;
 pub mod llama;
+pub mod logprobs;
 pub mod rope;
 pub mod sampling;
 pub mod vision;

@@ -103,3 +103,49 @@ fn sampling_is_seeded_and_stop_tokens_end_rows() {
     .unwrap();
     assert_eq!(stopped[0], vec![first]);
 }
+
+#[test]
+fn logprobs_do_not_depend_on_batch_padding() {
+    use duet_model::logprobs::{GenLogprobMode, image_logprobs, text_logprobs};
+    let m = model();
+    let prompts = vec![vec![1, 20, 21, 22, 23, 4], vec![1, 30, 4]];
+    let responses = vec![vec![40, 41], vec![42, 43, 44]];
+    let all = text_logprobs(&m, &prompts, &responses, None, 0).unwrap();
+    let all_v: Vec<f32> = all.logprobs.into_data().to_vec().unwrap();
+    let mask: Vec<f32> = all.mask.into_data().to_vec().unwrap();
+    assert_eq!(mask, vec![1.0, 1.0, 0.0, 1.0, 1.0, 1.0]);
+    for i in 0..2 {
+        let one = text_logprobs(&m, &prompts[i..i + 1], &responses[i..i + 1], None, 0).unwrap();
+        let v: Vec<f32> = one.logprobs.into_data().to_vec().unwrap();
+        for (k, x) in v.iter().enumerate() {
+            assert!((x - all_v[i * 3 + k]).abs() < 1e-5, "row {i} token {k}");
+            assert!(*x < 0.0);
+        }
+    }
+    let codes = vec![vec![7, 8, 9], vec![10, 11, 12]];
+    let cfg = img_cfg(SamplingConfig::greedy());
+    for mode in [GenLogprobMode::Cond, GenLogprobMode::Cfg] {
+        let all = image_logprobs(&m, &prompts, &codes, mode, &cfg).unwrap();
+        let all_v: Vec<f32> = all.logprobs.into_data().to_vec().unwrap();
+        for i in 0..2 {
+            let one = image_logprobs(&m, &prompts[i..i + 1], &codes[i..i + 1], mode, &cfg).unwrap();
+            let v: Vec<f32> = one.logprobs.into_data().to_vec().unwrap();
+            for (k, x) in v.iter().enumerate() {
+                assert!(
+                    (x - all_v[i * 3 + k]).abs() < 1e-5,
+                    "{mode:?} row {i} token {k}"
+                );
+            }
+        }
+    }
+    assert!(
+        image_logprobs(
+            &m,
+            &prompts,
+            &[vec![1], vec![1, 2]],
+            GenLogprobMode::Cond,
+            &cfg
+        )
+        .is_err()
+    );
+}

@@ -261,3 +261,62 @@ fn greedy_text_generation_starts_with_the_reference_token() {
         assert_eq!(r[0] as i64, w);
     }
 }
+
+fn log_softmax_at(row: Tensor<B, 2>, tok: i64) -> f32 {
+    let lp = burn::tensor::activation::log_softmax(row, 1);
+    let v: Vec<f32> = lp.into_data().to_vec().unwrap();
+    v[tok as usize]
+}
+
+#[test]
+fn teacher_forced_logprobs_agree_with_the_reference_logits() {
+    use duet_model::logprobs::{GenLogprobMode, image_logprobs, text_logprobs};
+    let f = fx();
+    // Image tokens: the two reference steps, under CFG and conditionally.
+    let (prompt, _) = f.ids("gen_prompt_ids");
+    let (toks, _) = f.refs.i64("gen_generate_greedy_tokens").unwrap();
+    let codes: Vec<u32> = toks.iter().map(|&t| t as u32).collect();
+    let cfg = image_cfg(true);
+    let lp = image_logprobs(
+        &f.model,
+        &[prompt.clone()],
+        &[codes.clone()],
+        GenLogprobMode::Cfg,
+        &cfg,
+    )
+    .unwrap();
+    let got: Vec<f32> = lp.logprobs.into_data().to_vec().unwrap();
+    let want1 = log_softmax_at(f.f("gen_step1_logits_guided"), toks[0]);
+    let want2 = log_softmax_at(f.f("gen_step2_logits_guided"), toks[1]);
+    println!(
+        "parity logprob cfg step1 {:.3e} step2 {:.3e}",
+        (got[0] - want1).abs(),
+        (got[1] - want2).abs()
+    );
+    assert!((got[0] - want1).abs() < TOL && (got[1] - want2).abs() < TOL);
+    let lp = image_logprobs(&f.model, &[prompt], &[codes], GenLogprobMode::Cond, &cfg).unwrap();
+    let got: Vec<f32> = lp.logprobs.into_data().to_vec().unwrap();
+    let cond1: Tensor<B, 2> = f
+        .f::<2>("gen_step1_logits_cond_uncond")
+        .slice([0..1, 0..64]);
+    assert!((got[0] - log_softmax_at(cond1, toks[0])).abs() < TOL);
+    // Text: the greedy next token after the understanding prompt.
+    let (ids, shape) = f.ids("und_input_ids");
+    let rows: Vec<Vec<u32>> = ids.chunks(shape[1]).map(|c| c.to_vec()).collect();
+    let (next, _) = f.refs.i64("und_next_token_greedy").unwrap();
+    let resp: Vec<Vec<u32>> = next.iter().map(|&t| vec![t as u32]).collect();
+    let lp = text_logprobs(&f.model, &rows, &resp, Some(f.f("und_pixel_values")), 0).unwrap();
+    let got: Vec<f32> = lp.logprobs.into_data().to_vec().unwrap();
+    let logits: Tensor<B, 3> = f.f("und_logits");
+    let [b, t, v] = logits.dims();
+    for r in 0..b {
+        let row: Tensor<B, 2> = logits
+            .clone()
+            .slice([r..r + 1, t - 1..t, 0..v])
+            .reshape([1, v]);
+        assert!(
+            (got[r] - log_softmax_at(row, next[r])).abs() < TOL,
+            "row {r}"
+        );
+    }
+}
