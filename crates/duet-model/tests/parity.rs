@@ -233,7 +233,7 @@ fn greedy_image_generation_matches_transformers_generate() {
     for use_cache in [true, false] {
         let got = duet_model::generate::generate_image_tokens(
             &f.model,
-            &[prompt.clone()],
+            std::slice::from_ref(&prompt),
             &image_cfg(use_cache),
         )
         .unwrap();
@@ -279,8 +279,8 @@ fn teacher_forced_logprobs_agree_with_the_reference_logits() {
     let cfg = image_cfg(true);
     let lp = image_logprobs(
         &f.model,
-        &[prompt.clone()],
-        &[codes.clone()],
+        std::slice::from_ref(&prompt),
+        std::slice::from_ref(&codes),
         GenLogprobMode::Cfg,
         &cfg,
     )
