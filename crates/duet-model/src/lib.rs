@@ -19,6 +19,8 @@ pub mod hf_keys;
 pub mod janus;
 pub mod llama;
 pub mod logprobs;
+pub mod preprocess;
+pub mod prompts;
 pub mod rope;
 pub mod sampling;
 pub mod vision;
