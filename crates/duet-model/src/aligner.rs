@@ -7,6 +7,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
+use crate::linear::apply;
+
 /// `fc1` then, for each hidden layer, exact GELU and a Linear.
 #[derive(Module, Debug)]
 pub struct MlpAligner<B: Backend> {
@@ -36,9 +38,9 @@ impl MlpAlignerConfig {
 
 impl<B: Backend> MlpAligner<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let mut h = self.fc1.forward(x);
+        let mut h = apply(&self.fc1, x);
         for layer in &self.hidden_layers {
-            h = layer.forward(gelu(h));
+            h = apply(layer, gelu(h));
         }
         h
     }
@@ -60,6 +62,6 @@ impl<B: Backend> GenerationHead<B> {
     }
 
     pub fn forward<const D: usize>(&self, h: Tensor<B, D>) -> Tensor<B, D> {
-        self.vision_head.forward(gelu(self.proj_out.forward(h)))
+        apply(&self.vision_head, gelu(apply(&self.proj_out, h)))
     }
 }

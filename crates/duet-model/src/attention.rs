@@ -7,6 +7,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::cache::KvCache;
+use crate::linear::apply;
 use crate::rope::{RopeTables, apply_rope};
 
 /// Shape of one attention block.
@@ -65,12 +66,12 @@ impl<B: Backend> LlamaAttention<B> {
         let [b, t, _] = x.dims();
         let split =
             |y: Tensor<B, 3>, heads: usize| y.reshape([b, t, heads, self.head_dim]).swap_dims(1, 2);
-        let q = apply_rope(split(self.q_proj.forward(x.clone()), self.num_heads), rope);
+        let q = apply_rope(split(apply(&self.q_proj, x.clone()), self.num_heads), rope);
         let k = apply_rope(
-            split(self.k_proj.forward(x.clone()), self.num_kv_heads),
+            split(apply(&self.k_proj, x.clone()), self.num_kv_heads),
             rope,
         );
-        let v = split(self.v_proj.forward(x), self.num_kv_heads);
+        let v = split(apply(&self.v_proj, x), self.num_kv_heads);
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v),
             None => (k, v),
@@ -93,7 +94,8 @@ impl<B: Backend> LlamaAttention<B> {
             is_causal: mask.is_none(),
         };
         let out = attention(q, k, v, mask, None, options); // [b, h, t, d]
-        self.o_proj.forward(
+        apply(
+            &self.o_proj,
             out.swap_dims(1, 2)
                 .reshape([b, t, self.num_heads * self.head_dim]),
         )

@@ -11,6 +11,7 @@ use crate::aligner::{GenerationHead, MlpAligner, MlpAlignerConfig};
 use crate::cache::KvCache;
 use crate::config::JanusConfig;
 use crate::error::{ModelError, Result};
+use crate::linear::apply;
 use crate::llama::{LlamaModel, LlamaOutput};
 use crate::vision::VisionModel;
 use crate::vq::VqVae;
@@ -162,7 +163,7 @@ impl<B: Backend> Janus<B> {
         let out = self
             .language_model
             .forward(embeds, None, None, None, keep_layer_outputs);
-        Ok((self.lm_head.forward(out.last_hidden_state.clone()), out))
+        Ok((apply(&self.lm_head, out.last_hidden_state.clone()), out))
     }
 
     /// Input embeddings of image tokens for the decoder: the generation

@@ -17,6 +17,7 @@ pub mod error;
 pub mod generate;
 pub mod hf_keys;
 pub mod janus;
+pub mod linear;
 pub mod llama;
 pub mod logprobs;
 pub mod preprocess;

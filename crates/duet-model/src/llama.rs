@@ -9,6 +9,7 @@ use burn::tensor::activation::silu;
 use crate::attention::{LlamaAttention, LlamaAttentionConfig};
 use crate::cache::KvCache;
 use crate::config::TextConfig;
+use crate::linear::apply;
 use crate::rope::rope_tables;
 
 /// SwiGLU feed-forward: `down(silu(gate(x)) ⊙ up(x))`.
@@ -21,8 +22,8 @@ pub struct Mlp<B: Backend> {
 
 impl<B: Backend> Mlp<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let g = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(g * self.up_proj.forward(x))
+        let g = silu(apply(&self.gate_proj, x.clone()));
+        apply(&self.down_proj, g * apply(&self.up_proj, x))
     }
 }
 

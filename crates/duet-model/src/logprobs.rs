@@ -129,7 +129,7 @@ pub fn text_logprobs<B: Backend>(
         Some(mask),
         None,
     );
-    let logp = log_softmax(model.lm_head.forward(h), 2);
+    let logp = log_softmax(crate::linear::apply(&model.lm_head, h), 2);
     Ok(gather(logp, responses, starts[0], rmax))
 }
 

@@ -10,6 +10,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::VisionConfig;
+use crate::linear::apply;
 
 #[derive(Module, Debug)]
 pub struct VisionEmbeddings<B: Backend> {
@@ -104,17 +105,19 @@ impl<B: Backend> VisionAttention<B> {
         let [b, t, d] = x.dims();
         let hd = d / self.num_heads;
         let split = |y: Tensor<B, 3>| y.reshape([b, t, self.num_heads, hd]).swap_dims(1, 2);
-        let q = split(self.q_proj.forward(x.clone()));
-        let k = split(self.k_proj.forward(x.clone()));
-        let v = split(self.v_proj.forward(x));
+        let q = split(apply(&self.q_proj, x.clone()));
+        let k = split(apply(&self.k_proj, x.clone()));
+        let v = split(apply(&self.v_proj, x));
         let options = AttentionModuleOptions {
             scale: Some((hd as f64).powf(-0.5)),
             softcap: None,
             is_causal: false,
         };
         let out = attention(q, k, v, None, None, options);
-        self.projection_layer
-            .forward(out.swap_dims(1, 2).reshape([b, t, d]))
+        apply(
+            &self.projection_layer,
+            out.swap_dims(1, 2).reshape([b, t, d]),
+        )
     }
 }
 
@@ -136,9 +139,8 @@ impl<B: Backend> VisionModel<B> {
                 .self_attn
                 .forward(layer.layer_norm1.forward(x.clone()));
             x = x + a;
-            let m = layer.mlp.fc2.forward(gelu(
-                layer.mlp.fc1.forward(layer.layer_norm2.forward(x.clone())),
-            ));
+            let h = apply(&layer.mlp.fc1, layer.layer_norm2.forward(x.clone()));
+            let m = apply(&layer.mlp.fc2, gelu(h));
             x = x + m;
             hidden_states.push(x.clone());
         }

@@ -209,8 +209,17 @@ fn every_preset_survives_save_and_load() {
         assert_eq!(cfg2, cfg, "{name}");
         assert_eq!(
             checkpoint::read_generation_ids(dir.path()).unwrap(),
-            Some(ids)
+            Some(ids.clone())
         );
+        // Weights survive bit for bit: saving the reloaded model gives the same file.
+        let again = tempfile::tempdir().unwrap();
+        checkpoint::save(&back, &cfg2, Some(&ids), None, again.path()).unwrap();
+        let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+        assert!(
+            bytes(dir.path()) == bytes(again.path()),
+            "{name}: re-saved weights differ"
+        );
+        // Outputs agree up to summation order (loaded weights are transposed views).
         let ids_in: Vec<u32> = vec![1, 9, 10, 11];
         let a = model
             .forward_understanding(&ids_in, 1, None, false)
@@ -220,7 +229,7 @@ fn every_preset_survives_save_and_load() {
             .forward_understanding(&ids_in, 1, None, false)
             .unwrap()
             .0;
-        assert_eq!((a - b).abs().max().into_scalar(), 0.0, "{name}");
+        assert!((a - b).abs().max().into_scalar() < 1e-5, "{name}");
     }
     assert!(
         JanusConfig::preset("huge")
