@@ -131,16 +131,27 @@ impl WeightMap {
         self.tensors.get(key).map(|r| r.shape.as_slice())
     }
 
-    /// The tensor as f32 values (row-major) and its shape.
-    pub fn f32(&self, key: &str) -> Result<(Vec<f32>, Vec<usize>)> {
-        let raw = self
-            .tensors
+    fn raw(&self, key: &str) -> Result<&Raw> {
+        self.tensors
             .get(key)
             .ok_or_else(|| ModelError::MissingTensor {
                 path: self.source.clone(),
                 key: key.to_string(),
                 expected: vec![],
-            })?;
+            })
+    }
+
+    fn dtype_error(raw: &Raw, key: &str) -> ModelError {
+        ModelError::Dtype {
+            path: raw.file.display().to_string(),
+            key: key.to_string(),
+            dtype: format!("{:?}", raw.dtype),
+        }
+    }
+
+    /// The tensor as f32 values (row-major) and its shape.
+    pub fn f32(&self, key: &str) -> Result<(Vec<f32>, Vec<usize>)> {
+        let raw = self.raw(key)?;
         let b = &raw.bytes;
         let values: Vec<f32> = match raw.dtype {
             Dtype::F32 => b
@@ -159,27 +170,14 @@ impl WeightMap {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
                 .collect(),
-            other => {
-                return Err(ModelError::Dtype {
-                    path: raw.file.display().to_string(),
-                    key: key.to_string(),
-                    dtype: format!("{other:?}"),
-                });
-            }
+            _ => return Err(Self::dtype_error(raw, key)),
         };
         Ok((values, raw.shape.clone()))
     }
 
     /// Integer tensors (token ids in test fixtures) as i64.
     pub fn i64(&self, key: &str) -> Result<(Vec<i64>, Vec<usize>)> {
-        let raw = self
-            .tensors
-            .get(key)
-            .ok_or_else(|| ModelError::MissingTensor {
-                path: self.source.clone(),
-                key: key.to_string(),
-                expected: vec![],
-            })?;
+        let raw = self.raw(key)?;
         let b = &raw.bytes;
         let values = match raw.dtype {
             Dtype::I64 => b
@@ -191,13 +189,7 @@ impl WeightMap {
                 .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64)
                 .collect(),
             Dtype::U8 => b.iter().map(|&x| x as i64).collect(),
-            other => {
-                return Err(ModelError::Dtype {
-                    path: raw.file.display().to_string(),
-                    key: key.to_string(),
-                    dtype: format!("{other:?}"),
-                });
-            }
+            _ => return Err(Self::dtype_error(raw, key)),
         };
         Ok((values, raw.shape.clone()))
     }
