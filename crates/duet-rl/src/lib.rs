@@ -2,5 +2,8 @@
 //!
 //! GRPO and its variants, PairGRPO over understanding–generation pairs, dual
 //! self-rewards and LVRPO alignment rewards, and the trainer that runs them,
-//! generic over a burn `AutodiffBackend`.
-//! Not implemented yet: this crate is filled by the RL issue.
+//! generic over a burn `AutodiffBackend` — plus [`pretrain`], the supervised
+//! stages that produce the embedded ShapeWorld base model.
+//! The RL objectives and trainer are not implemented yet (the RL issue).
+
+pub mod pretrain;
