@@ -1,5 +1,6 @@
 //! Supervised stages that build the embedded ShapeWorld base: the tokenizer
-//! (done), then the VQ-VAE, the contrastive encoder and SFT (the pretraining
-//! issue).
+//! and the VQ-VAE trainer (first version); the contrastive encoder and SFT
+//! are still to come (the pretraining issue).
 
 pub mod tokenizer;
+pub mod vq;
