@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use burn::backend::Autodiff;
-use burn::prelude::*;
 use duet_data::records::Task;
 use duet_data::shapeworld::prompts::prompt_space;
 use duet_data::shapeworld::{Scene, ShapeWorldConfig, realise, render};
