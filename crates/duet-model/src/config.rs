@@ -281,183 +281,75 @@ impl JanusConfig {
     }
 }
 
-/// Named shapes of the same model, for tests and the embedded default.
-impl JanusConfig {
-    /// Names accepted by [`JanusConfig::preset`].
-    pub const PRESETS: [&'static str; 2] = ["tiny-parity", "shapeworld"];
-
-    /// A named configuration with its special token ids:
-    /// - `tiny-parity`: the random checkpoint of the parity fixtures (64-px
-    ///   images, 16 image tokens, 64-code codebook);
-    /// - `shapeworld`: the embedded default for 64×64 ShapeWorld scenes —
-    ///   8×8 = 64 image tokens (VQ 8× down), a 512-code codebook, a
-    ///   4-layer 128-wide decoder with grouped KV heads (4 query, 2 KV).
-    pub fn preset(name: &str) -> Result<(JanusConfig, GenerationIds)> {
-        let ids = GenerationIds {
-            bos_token_id: 1,
-            eos_token_id: 2,
-            pad_token_id: 3,
-            guidance_scale: Some(5.0),
-            generation_kwargs: GenerationKwargs {
-                boi_token_id: Some(4),
-            },
-        };
-        let text = |vocab, hidden, inter, layers, heads, kv| TextConfig {
-            vocab_size: vocab,
-            hidden_size: hidden,
-            intermediate_size: inter,
-            num_hidden_layers: layers,
-            num_attention_heads: heads,
-            num_key_value_heads: Some(kv),
-            head_dim: Some(hidden / heads),
-            hidden_act: default_silu(),
-            max_position_embeddings: 256,
-            rms_norm_eps: 1e-6,
-            rope_parameters: Some(RopeParameters {
-                rope_type: default_rope_type(),
-                rope_theta: 10000.0,
-            }),
-            rope_theta: None,
-            attention_bias: false,
-            mlp_bias: false,
-            pad_token_id: Some(0),
-            bos_token_id: Some(1),
-            eos_token_id: Some(2),
-            model_type: default_llama(),
-        };
-        let vision = |hidden, layers, heads, patch, proj: usize| VisionConfig {
-            hidden_size: hidden,
-            num_hidden_layers: layers,
-            num_attention_heads: heads,
-            num_channels: 3,
-            image_size: 64,
-            patch_size: patch,
-            hidden_act: default_gelu(),
-            layer_norm_eps: 1e-6,
-            mlp_ratio: 4.0,
-            attention_bias: true,
-            projection_dim: proj,
-            depth: 2,
-            use_qk_norm: false,
-            num_image_tokens: (64 / patch) * (64 / patch),
-        };
-        let vq = |codes, latent, mult: Vec<usize>, res, proj: usize| VqConfig {
-            embed_dim: 8,
-            num_embeddings: codes,
-            latent_channels: latent,
-            in_channels: 3,
-            out_channels: 3,
-            base_channels: 32,
-            channel_multiplier: mult,
-            num_res_blocks: res,
-            double_latent: false,
-            projection_dim: proj,
-            num_hidden_layers: 2,
-            hidden_act: default_gelu(),
-            image_token_embed_dim: proj,
-            num_patches: None,
-        };
-        let cfg = match name {
-            "tiny-parity" => JanusConfig {
-                text_config: text(128, 64, 176, 2, 4, 4),
-                vision_config: vision(32, 2, 4, 16, 64),
-                vq_config: vq(64, 32, vec![1, 1, 1, 1, 2], 1, 64),
-                image_token_id: 6,
-                tie_word_embeddings: Some(false),
-                model_type: default_janus(),
-            },
-            "shapeworld" => JanusConfig {
-                text_config: text(512, 128, 344, 4, 4, 2),
-                vision_config: vision(64, 2, 4, 8, 128),
-                vq_config: vq(512, 64, vec![1, 2, 2, 4], 1, 128),
-                image_token_id: 6,
-                tie_word_embeddings: Some(false),
-                model_type: default_janus(),
-            },
-            other => {
-                return Err(ModelError::Config {
-                    path: format!("preset `{other}`"),
-                    message: format!("unknown preset (known: {})", Self::PRESETS.join(", ")),
-                });
-            }
-        };
-        cfg.validate().map_err(|message| ModelError::Config {
-            path: format!("preset `{name}`"),
-            message,
-        })?;
-        Ok((cfg, ids))
-    }
-}
-
-fn default_silu() -> String {
+pub(crate) fn default_silu() -> String {
     "silu".into()
 }
-fn default_gelu() -> String {
+pub(crate) fn default_gelu() -> String {
     "gelu".into()
 }
-fn default_llama() -> String {
+pub(crate) fn default_llama() -> String {
     "llama".into()
 }
-fn default_janus() -> String {
+pub(crate) fn default_janus() -> String {
     "janus".into()
 }
-fn default_rope_type() -> String {
+pub(crate) fn default_rope_type() -> String {
     "default".into()
 }
-fn default_theta() -> f64 {
+pub(crate) fn default_theta() -> f64 {
     10000.0
 }
-fn default_max_pos() -> usize {
+pub(crate) fn default_max_pos() -> usize {
     2048
 }
-fn default_eps() -> f64 {
+pub(crate) fn default_eps() -> f64 {
     1e-6
 }
-fn default_mlp_ratio() -> f64 {
+pub(crate) fn default_mlp_ratio() -> f64 {
     4.0
 }
-fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
 }
-fn default_image_token() -> u32 {
+pub(crate) fn default_image_token() -> u32 {
     100581
 }
-fn default_mult() -> Vec<usize> {
+pub(crate) fn default_mult() -> Vec<usize> {
     vec![1, 1, 2, 2, 4]
 }
-fn default_2() -> usize {
+pub(crate) fn default_2() -> usize {
     d(2)
 }
-fn default_3() -> usize {
+pub(crate) fn default_3() -> usize {
     d(3)
 }
-fn default_8() -> usize {
+pub(crate) fn default_8() -> usize {
     d(8)
 }
-fn default_16() -> usize {
+pub(crate) fn default_16() -> usize {
     d(16)
 }
-fn default_24() -> usize {
+pub(crate) fn default_24() -> usize {
     d(24)
 }
-fn default_128() -> usize {
+pub(crate) fn default_128() -> usize {
     d(128)
 }
-fn default_256() -> usize {
+pub(crate) fn default_256() -> usize {
     256
 }
-fn default_384() -> usize {
+pub(crate) fn default_384() -> usize {
     384
 }
-fn default_576() -> usize {
+pub(crate) fn default_576() -> usize {
     576
 }
-fn default_1024() -> usize {
+pub(crate) fn default_1024() -> usize {
     1024
 }
-fn default_2048() -> usize {
+pub(crate) fn default_2048() -> usize {
     2048
 }
-fn default_16384() -> usize {
+pub(crate) fn default_16384() -> usize {
     16384
 }

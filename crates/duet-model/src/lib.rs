@@ -21,6 +21,7 @@ pub mod linear;
 pub mod llama;
 pub mod logprobs;
 pub mod preprocess;
+pub mod presets;
 pub mod prompts;
 pub mod rope;
 pub mod sampling;
