@@ -34,14 +34,14 @@ pub enum GenLogprobMode {
     Cfg,
 }
 
-/// Lays out `prompt ++ response` rows left-aligned after left padding of
-/// the prompt: returns the padded batch and, per row, where the response
-/// starts.
+/// Lays out rows as `left padding ++ prompt ++ response ++ right padding`,
+/// so every response starts at the same column: returns the padded batch,
+/// that column and the longest response.
 fn layout(
     prompts: &[Vec<u32>],
     responses: &[Vec<u32>],
     pad: u32,
-) -> Result<(Padded, Vec<usize>, usize)> {
+) -> Result<(Padded, usize, usize)> {
     if prompts.len() != responses.len() || prompts.is_empty() {
         return Err(ModelError::Input(format!(
             "{} prompts but {} responses",
@@ -75,7 +75,7 @@ fn layout(
             padded.pad[base + j] = j < plen - p.len() || j >= plen + resp.len();
         }
     }
-    Ok((padded, vec![plen; prompts.len()], rmax))
+    Ok((padded, plen, rmax))
 }
 
 /// Gathers, for each row, the log-prob of `targets[r][k]` from the
@@ -115,7 +115,7 @@ pub fn text_logprobs<B: Backend>(
     pixels: Option<Tensor<B, 4>>,
     pad_id: u32,
 ) -> Result<TokenLogprobs<B>> {
-    let (p, starts, rmax) = layout(prompts, responses, pad_id)?;
+    let (p, start, rmax) = layout(prompts, responses, pad_id)?;
     if rmax == 0 {
         return Err(ModelError::Input("all responses are empty".into()));
     }
@@ -130,7 +130,7 @@ pub fn text_logprobs<B: Backend>(
         None,
     );
     let logp = log_softmax(crate::linear::apply(&model.lm_head, h), 2);
-    Ok(gather(logp, responses, starts[0], rmax))
+    Ok(gather(logp, responses, start, rmax))
 }
 
 /// Log-probs of image-token `codes` (one row per prompt, all of the same
