@@ -20,6 +20,24 @@ pub enum Layout {
     Transposed,
 }
 
+impl Layout {
+    /// Converts between PyTorch and burn order (the map is its own inverse).
+    pub fn convert<B: Backend, const D: usize>(self, t: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Layout::Same => t,
+            Layout::Transposed => t.transpose(),
+        }
+    }
+
+    /// The shape on the other side of [`Layout::convert`].
+    pub fn convert_shape(self, shape: &[usize]) -> Vec<usize> {
+        match self {
+            Layout::Same => shape.to_vec(),
+            Layout::Transposed => shape.iter().rev().copied().collect(),
+        }
+    }
+}
+
 /// Something that is shown each parameter with its HF key.
 pub trait ParamVisitor<B: Backend> {
     fn visit<const D: usize>(
@@ -232,11 +250,7 @@ impl<B: Backend> ParamVisitor<B> for Loader<'_, B> {
         param: &mut Param<Tensor<B, D>>,
         layout: Layout,
     ) -> Result<()> {
-        let burn_shape: Vec<usize> = param.lazy_shape().dims::<D>().to_vec();
-        let expected = match layout {
-            Layout::Same => burn_shape.clone(),
-            Layout::Transposed => burn_shape.iter().rev().copied().collect(),
-        };
+        let expected = layout.convert_shape(&param.lazy_shape().dims::<D>());
         let Some(found) = self.weights.shape(key) else {
             return Err(ModelError::MissingTensor {
                 path: self.weights.source.clone(),
@@ -253,11 +267,10 @@ impl<B: Backend> ParamVisitor<B> for Loader<'_, B> {
             });
         }
         let (values, shape) = self.weights.f32(key)?;
-        let t = Tensor::<B, D>::from_data(TensorData::new(values, shape), &self.device);
-        let t = match layout {
-            Layout::Same => t,
-            Layout::Transposed => t.transpose(),
-        };
+        let t = layout.convert(Tensor::<B, D>::from_data(
+            TensorData::new(values, shape),
+            &self.device,
+        ));
         *param = param.clone().transform_for_load(t, param.id);
         self.used.insert(key.to_string());
         Ok(())
@@ -277,11 +290,7 @@ impl<B: Backend> ParamVisitor<B> for Saver {
         param: &mut Param<Tensor<B, D>>,
         layout: Layout,
     ) -> Result<()> {
-        let t = param.val();
-        let t = match layout {
-            Layout::Same => t,
-            Layout::Transposed => t.transpose(),
-        };
+        let t = layout.convert(param.val());
         let shape = t.dims().to_vec();
         let values = t
             .into_data()
