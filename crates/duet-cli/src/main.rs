@@ -22,12 +22,16 @@ enum Command {
     /// Score generated images (GenEval) or answers (MMMU).
     #[command(subcommand)]
     Eval(cmd::eval::EvalCmd),
+    /// Build the embedded ShapeWorld base model (VQ, encoder, SFT).
+    #[command(subcommand)]
+    Pretrain(cmd::pretrain::PretrainCmd),
 }
 
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Data(c) => cmd::data::run(c),
         Command::Eval(c) => cmd::eval::run(c),
+        Command::Pretrain(c) => cmd::pretrain::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -82,7 +82,7 @@ pub fn load<B: Backend>(dir: &Path, device: &B::Device) -> Result<(JanusConfig, 
 }
 
 /// Writes bytes through a temporary file and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let err = |e| ModelError::Io {
         path: path.display().to_string(),

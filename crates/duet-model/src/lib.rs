@@ -13,6 +13,7 @@ pub mod batch;
 pub mod cache;
 pub mod checkpoint;
 pub mod config;
+pub mod contrastive;
 pub mod error;
 pub mod generate;
 pub mod hf_keys;

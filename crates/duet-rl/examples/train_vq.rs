@@ -34,20 +34,30 @@ fn main() {
     let steps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100);
     let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
     let lr: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2e-3);
-    let (cfg, _) = JanusConfig::preset("shapeworld").unwrap();
+    let (mut cfg, _) = JanusConfig::preset("shapeworld").unwrap();
+    if let Ok(m) = std::env::var("DUET_VQ_MULT") {
+        cfg.vq_config.channel_multiplier = m.split(',').map(|x| x.parse().unwrap()).collect();
+    }
+    if let Ok(r) = std::env::var("DUET_VQ_RES") {
+        cfg.vq_config.num_res_blocks = r.parse().unwrap();
+    }
     let dev = Default::default();
-    let vq = cfg.vq_config.init::<Autodiff<Cpu>>(&dev);
+    let model = cfg.init::<Autodiff<Cpu>>(&dev);
     let train_set: Vec<image::RgbImage> = scenes(2000, 1).into_iter().map(|x| x.1).collect();
     let held_out = scenes(200, 2);
     let held_imgs: Vec<image::RgbImage> = held_out.iter().map(|x| x.1.clone()).collect();
     let t0 = Instant::now();
     let tcfg = VqTrainConfig {
-        steps,
+        max_steps: steps,
         batch_size: batch,
         learning_rate: lr,
+        foreground_weight: std::env::var("DUET_VQ_FG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1.0),
         ..Default::default()
     };
-    let vq = train(vq, &train_set, &tcfg, |s, m| {
+    let model = train(model, &cfg, &train_set, &tcfg, None, |s, m| {
         if s % 25 == 0 || s + 1 == steps {
             println!(
                 "step {s:>5} loss {:.4} rec {:.4} psnr {:.2} usage {:.2} ({:.1}s)",
@@ -58,8 +68,9 @@ fn main() {
                 t0.elapsed().as_secs_f64()
             );
         }
-    });
-    let vq = duet_rl::pretrain::vq::inference(&vq);
+    })
+    .unwrap();
+    let vq = duet_rl::pretrain::vq::inference(&model.vqmodel);
     let m = evaluate(&vq, &held_imgs, 32);
     println!(
         "held-out (200 scenes): psnr {:.2} dB, codebook usage {:.2}",
@@ -82,6 +93,14 @@ fn main() {
                 });
                 out.put_pixel(xx as u32, y as u32, image::Rgb(px));
             }
+        }
+        if exact < 8 && std::env::var("DUET_VQ_DUMP").is_ok() {
+            let n = held_out
+                .iter()
+                .position(|h| std::ptr::eq(h.0.objects.as_ptr(), scene.objects.as_ptr()))
+                .unwrap_or(0);
+            img.save(format!("/tmp/vqdump_{n}_a.png")).unwrap();
+            out.save(format!("/tmp/vqdump_{n}_b.png")).unwrap();
         }
         use duet_eval::detector::Detector;
         if duet_eval::detector::match_scene(&det.detect(&out), scene, 2.0)

@@ -6,4 +6,12 @@
 //! stages that produce the embedded ShapeWorld base model.
 //! The RL objectives and trainer are not implemented yet (the RL issue).
 
+pub mod checkpoint;
+pub mod error;
+pub mod eval;
+pub mod optim;
 pub mod pretrain;
+pub mod tasks;
+pub mod tensors;
+
+pub use error::{Result, RlError};

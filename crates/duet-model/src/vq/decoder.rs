@@ -6,7 +6,7 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use super::blocks::{AttnBlock, MidBlock, ResnetBlock, Upsample, conv, group_norm};
+use super::blocks::{AttnBlock, MidBlock, ResnetBlock, Upsample, conv, group_norm, norm};
 use crate::config::VqConfig;
 
 /// One resolution level: `num_res_blocks + 1` residual blocks (each followed
@@ -77,6 +77,6 @@ impl<B: Backend> Decoder<B> {
                 h = u.forward(h);
             }
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(silu(norm(&self.norm_out, h)))
     }
 }

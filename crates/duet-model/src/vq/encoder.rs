@@ -5,7 +5,7 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 
-use super::blocks::{AttnBlock, Downsample, MidBlock, ResnetBlock, conv, group_norm};
+use super::blocks::{AttnBlock, Downsample, MidBlock, ResnetBlock, conv, group_norm, norm};
 use crate::config::VqConfig;
 
 /// One resolution level: residual blocks (each followed by attention at the
@@ -79,6 +79,6 @@ impl<B: Backend> Encoder<B> {
             }
         }
         let h = self.mid.forward(h);
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(silu(norm(&self.norm_out, h)))
     }
 }

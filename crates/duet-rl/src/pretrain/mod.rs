@@ -2,5 +2,8 @@
 //! and the VQ-VAE trainer (first version); the contrastive encoder and SFT
 //! are still to come (the pretraining issue).
 
+pub mod encoder;
+pub mod recipe;
+pub mod sft;
 pub mod tokenizer;
 pub mod vq;

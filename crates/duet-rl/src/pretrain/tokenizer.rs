@@ -64,6 +64,7 @@ fn pre_tokenize(text: &str) -> Vec<String> {
 fn words() -> BTreeSet<String> {
     let mut texts: Vec<String> = vec![
         "a an and of photo at top bottom left right center".into(),
+        "Describe the image.".into(),
         "How many are in the image? What color is the? What shape is the object?".into(),
         "Which of these objects is in the image? Where is the relative to the?".into(),
         "Answer with the option's letter from the given choices directly. (A) (B) (C) (D)".into(),

@@ -6,38 +6,67 @@
 //! gradients, loss = reconstruction MSE + codebook MSE + β · commitment MSE,
 //! and dead codes are restarted from random encoder outputs.
 
+use std::path::PathBuf;
+
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use duet_model::vq::VqVae;
+use duet_model::{Janus, JanusConfig};
 use image::RgbImage;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
-/// VQ training settings.
-#[derive(Debug, Clone, PartialEq)]
+use crate::checkpoint::{self, OPTIMIZER, TrainerState, latest, read_state, step_rng};
+use crate::error::{Result, RlError};
+use crate::optim::{AdamW, AdamWConfig, SchedulerType, learning_rate};
+
+/// VQ training settings (TRL/HF names where they exist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct VqTrainConfig {
-    pub steps: usize,
+    pub max_steps: usize,
     pub batch_size: usize,
     pub learning_rate: f64,
+    pub warmup_steps: usize,
+    pub lr_scheduler_type: SchedulerType,
     /// Weight of the commitment term.
     pub beta: f64,
-    /// Restart codes unused over this many steps (0 = never).
+    /// Weight of shape pixels (not background) in the reconstruction loss.
+    pub foreground_weight: f64,
+    /// Restart codes unused over this many steps (0 = never)…
     pub restart_every: usize,
+    /// …until this fraction of the run, so the last codes settle.
+    pub restart_until: f64,
     pub seed: u64,
+    /// Checkpoint every this many steps (0 = only at the end).
+    pub save_steps: usize,
+    pub save_total_limit: usize,
+    #[serde(flatten)]
+    pub optimizer: AdamWConfig,
 }
 
 impl Default for VqTrainConfig {
     fn default() -> Self {
         VqTrainConfig {
-            steps: 300,
-            batch_size: 16,
+            max_steps: 300,
+            batch_size: 8,
             learning_rate: 2e-3,
+            warmup_steps: 10,
+            lr_scheduler_type: SchedulerType::Cosine,
             beta: 0.25,
+            foreground_weight: 1.0,
             restart_every: 50,
+            restart_until: 0.7,
             seed: 0,
+            save_steps: 0,
+            save_total_limit: 2,
+            optimizer: AdamWConfig {
+                max_grad_norm: None,
+                ..AdamWConfig::default()
+            },
         }
     }
 }
@@ -90,7 +119,10 @@ struct Forward<B: Backend> {
     latents: Tensor<B, 2>,
 }
 
-fn forward<B: Backend>(vq: &VqVae<B>, x: Tensor<B, 4>, beta: f64) -> Forward<B> {
+/// ShapeWorld's background in model pixel space ([-1, 1]).
+const BACKGROUND: f32 = 48.0 / 127.5 - 1.0;
+
+fn forward<B: Backend>(vq: &VqVae<B>, x: Tensor<B, 4>, beta: f64, fg_weight: f64) -> Forward<B> {
     let z = vq.quant_conv.forward(vq.encoder.forward(x.clone()));
     let [b, e, h, w] = z.dims();
     let zn = l2norm(z.permute([0, 2, 3, 1]).reshape([b * h * w, e]));
@@ -106,8 +138,23 @@ fn forward<B: Backend>(vq: &VqVae<B>, x: Tensor<B, 4>, beta: f64) -> Forward<B> 
     let q_st = zn.clone() + (q - zn.clone()).detach();
     let grid = q_st.reshape([b, h, w, e]).permute([0, 3, 1, 2]);
     let x_hat = vq.decode_latents(grid);
-    let reconstruction = (x_hat - x).powf_scalar(2.0).mean();
-    let loss = reconstruction.clone() + codebook + commit * beta;
+    let err = (x_hat - x.clone()).square();
+    let reconstruction = err.clone().mean();
+    // Shapes cover a small part of each image: weighting their pixels makes
+    // colour and outline, not the flat background, drive the early steps.
+    let rec_loss = if fg_weight != 1.0 {
+        let fg = x
+            .sub_scalar(BACKGROUND)
+            .abs()
+            .max_dim(1)
+            .greater_elem(0.05)
+            .float();
+        let w = fg * (fg_weight - 1.0) + 1.0;
+        (err * w.clone()).sum() / (w.sum() * 3.0)
+    } else {
+        reconstruction.clone()
+    };
+    let loss = rec_loss + codebook + commit * beta;
     Forward {
         loss,
         reconstruction,
@@ -124,7 +171,7 @@ pub fn evaluate<B: Backend>(vq: &VqVae<B>, images: &[RgbImage], batch: usize) ->
     let (mut mse, mut n) = (0.0, 0usize);
     for chunk in images.chunks(batch.max(1)) {
         let refs: Vec<&RgbImage> = chunk.iter().collect();
-        let f = forward(vq, to_tensor::<B>(&refs, &device), 0.0);
+        let f = forward(vq, to_tensor::<B>(&refs, &device), 0.0, 1.0);
         mse += f.reconstruction.into_scalar().elem::<f64>() * chunk.len() as f64;
         n += chunk.len();
         for c in f.codes {
@@ -140,54 +187,124 @@ pub fn evaluate<B: Backend>(vq: &VqVae<B>, images: &[RgbImage], batch: usize) ->
     }
 }
 
-/// Trains `vq` on `images`; `on_step(step, metrics)` after every step.
-/// Returns the trained module with a unit-norm codebook.
+/// Where a stage writes checkpoints and whether it resumes from them.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub output_dir: PathBuf,
+    pub resume: bool,
+}
+
+/// Trains `model.vqmodel` on `images` (the rest of the model is carried
+/// along untouched, so checkpoints are whole HF Janus checkpoints);
+/// `on_step(step, metrics)` after every step. Returns the model with a
+/// unit-norm codebook.
 pub fn train<B: AutodiffBackend>(
-    mut vq: VqVae<B>,
+    mut model: Janus<B>,
+    model_cfg: &JanusConfig,
     images: &[RgbImage],
     cfg: &VqTrainConfig,
+    run: Option<&RunDir>,
     mut on_step: impl FnMut(usize, VqMetrics),
-) -> VqVae<B> {
-    let device = vq.quantize.embedding.weight.device();
-    let k = vq.quantize.embedding.weight.dims()[0];
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(0.0)
-        .with_epsilon(1e-8)
-        .init::<B, VqVae<B>>();
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..images.len()).collect();
-    let mut cursor = order.len();
+) -> Result<Janus<B>> {
+    let device = model.lm_head.weight.device();
+    let k = model.vqmodel.quantize.embedding.weight.dims()[0];
+    let mut optim = AdamW::<B::InnerBackend>::new(cfg.optimizer.clone());
     let mut usage = vec![0u32; k];
-    for step in 0..cfg.steps {
-        let mut batch = Vec::with_capacity(cfg.batch_size);
-        while batch.len() < cfg.batch_size {
-            if cursor == order.len() {
-                order.shuffle(&mut rng);
-                cursor = 0;
+    let mut start = 0;
+    let mut history = Vec::new();
+    if let Some(dir) = run
+        .filter(|r| r.resume)
+        .and_then(|r| latest(&r.output_dir).transpose())
+    {
+        let dir = dir?;
+        let state = read_state(&dir)?;
+        let (_, loaded) = duet_model::checkpoint::load::<B>(&dir, &device)?;
+        model = loaded;
+        optim = AdamW::load(cfg.optimizer.clone(), &model, &dir.join(OPTIMIZER), &device)?;
+        usage = serde_json::from_value(state.extra["code_usage"].clone()).map_err(|e| {
+            RlError::Checkpoint {
+                path: dir.display().to_string(),
+                message: format!("extra.code_usage: {e}"),
             }
-            batch.push(&images[order[cursor]]);
-            cursor += 1;
-        }
-        let f = forward(&vq, to_tensor::<B>(&batch, &device), cfg.beta);
+        })?;
+        start = state.global_step;
+        history = state.log_history;
+    }
+    let restart_stop = (cfg.restart_until * cfg.max_steps as f64) as usize;
+    for step in start..cfg.max_steps {
+        let mut rng = step_rng(cfg.seed, step);
+        let batch: Vec<&RgbImage> = (0..cfg.batch_size)
+            .map(|_| &images[rng.random_range(0..images.len())])
+            .collect();
+        let f = forward(
+            &model.vqmodel,
+            to_tensor::<B>(&batch, &device),
+            cfg.beta,
+            cfg.foreground_weight,
+        );
         for &c in &f.codes {
             usage[c as usize] += 1;
         }
-        let metrics = VqMetrics {
-            loss: f.loss.clone().into_scalar().elem::<f64>(),
-            reconstruction: f.reconstruction.clone().into_scalar().elem::<f64>(),
-            psnr: psnr(f.reconstruction.into_scalar().elem::<f64>()),
-            usage: usage.iter().filter(|u| **u > 0).count() as f64 / k as f64,
-        };
-        let grads = GradientsParams::from_grads(f.loss.backward(), &vq);
-        vq = optim.step(cfg.learning_rate, vq, grads);
+        let rec: f64 = f.reconstruction.clone().into_scalar().elem();
+        let loss: f64 = f.loss.clone().into_scalar().elem();
+        if !loss.is_finite() {
+            return Err(RlError::NonFinite {
+                what: "loss".into(),
+                detail: format!("VQ step {step}: loss {loss}"),
+            });
+        }
+        let grads = GradientsParams::from_grads(f.loss.backward(), &model);
+        let lr = learning_rate(
+            cfg.lr_scheduler_type,
+            cfg.learning_rate,
+            step,
+            cfg.warmup_steps,
+            cfg.max_steps,
+        );
+        let (m, stats) = optim.update(lr, model, grads)?;
+        model = m;
         if cfg.restart_every > 0 && (step + 1) % cfg.restart_every == 0 {
-            vq = restart_dead_codes(vq, &usage, f.latents.inner(), &mut rng);
+            if step < restart_stop {
+                model.vqmodel =
+                    restart_dead_codes(model.vqmodel, &usage, f.latents.inner(), &mut rng);
+            }
             usage.iter_mut().for_each(|u| *u = 0);
         }
+        let metrics = VqMetrics {
+            loss,
+            reconstruction: rec,
+            psnr: psnr(rec),
+            usage: usage.iter().filter(|u| **u > 0).count() as f64 / k as f64,
+        };
+        history.push(serde_json::json!({
+            "step": step + 1, "loss": loss, "reconstruction": rec,
+            "learning_rate": lr, "grad_norm": stats.grad_norm,
+        }));
         on_step(step, metrics);
+        let last = step + 1 == cfg.max_steps;
+        if let Some(run) = run
+            && (last || (cfg.save_steps > 0 && (step + 1) % cfg.save_steps == 0))
+        {
+            let state = TrainerState {
+                global_step: step + 1,
+                max_steps: cfg.max_steps,
+                seed: cfg.seed,
+                log_history: history.clone(),
+                extra: serde_json::json!({ "code_usage": usage }),
+            };
+            checkpoint::save(&run.output_dir, &state, cfg.save_total_limit, |dir| {
+                duet_model::checkpoint::save(&model, model_cfg, None, None, dir)?;
+                optim.save::<Janus<B>, B>(&model, &dir.join(OPTIMIZER))
+            })?;
+        }
     }
-    // Store the codebook unit-norm, as it is used (computed off the graph:
-    // only leaf tensors can become parameters).
+    model.vqmodel = unit_norm_codebook(model.vqmodel);
+    Ok(model)
+}
+
+/// Stores the codebook unit-norm, as it is used (computed off the graph:
+/// only leaf tensors can become parameters).
+fn unit_norm_codebook<B: AutodiffBackend>(mut vq: VqVae<B>) -> VqVae<B> {
     let p = vq.quantize.embedding.weight.clone();
     let w = Tensor::<B, 2>::from_inner(l2norm(p.val().inner()));
     vq.quantize.embedding.weight = p.clone().transform_for_load(w, p.id);
@@ -201,7 +318,6 @@ fn restart_dead_codes<B: AutodiffBackend>(
     latents: Tensor<B::InnerBackend, 2>,
     rng: &mut ChaCha8Rng,
 ) -> VqVae<B> {
-    use rand::Rng;
     let dead: Vec<usize> = (0..usage.len()).filter(|&i| usage[i] == 0).collect();
     if dead.is_empty() {
         return vq;
@@ -247,16 +363,20 @@ mod tests {
     use duet_data::shapeworld::{ShapeWorldConfig, realise, render};
     use duet_model::Cpu;
     use duet_model::config::VqConfig;
+    use rand::SeedableRng;
 
-    /// A VQ small enough to train in seconds: 16-px images, 2× down.
-    fn small() -> VqConfig {
-        let (cfg, _) = duet_model::JanusConfig::preset("shapeworld").unwrap();
-        VqConfig {
-            num_embeddings: 32,
-            latent_channels: 32,
-            channel_multiplier: vec![1, 1],
-            num_res_blocks: 1,
-            ..cfg.vq_config
+    /// A model whose VQ trains in seconds: 16-px images, 2× down.
+    pub(crate) fn small() -> JanusConfig {
+        let (cfg, _) = JanusConfig::preset("shapeworld").unwrap();
+        JanusConfig {
+            vq_config: VqConfig {
+                num_embeddings: 32,
+                latent_channels: 32,
+                channel_multiplier: vec![1, 1],
+                num_res_blocks: 1,
+                ..cfg.vq_config
+            },
+            ..cfg
         }
     }
 
@@ -273,16 +393,23 @@ mod tests {
             })
             .collect();
         let dev = Default::default();
-        let vq = small().init::<Autodiff<Cpu>>(&dev);
+        let model_cfg = small();
+        let model = model_cfg.init::<Autodiff<Cpu>>(&dev);
         let cfg = VqTrainConfig {
-            steps: 40,
+            max_steps: 40,
+            warmup_steps: 0,
+            lr_scheduler_type: SchedulerType::Constant,
             batch_size: 8,
             learning_rate: 3e-3,
             restart_every: 10,
             ..Default::default()
         };
         let mut losses = Vec::new();
-        let vq = train(vq, &images, &cfg, |_, m| losses.push(m.reconstruction));
+        let model = train(model, &model_cfg, &images, &cfg, None, |_, m| {
+            losses.push(m.reconstruction)
+        })
+        .unwrap();
+        let vq = model.vqmodel;
         let first: f64 = losses[..5].iter().sum::<f64>() / 5.0;
         let last: f64 = losses[losses.len() - 5..].iter().sum::<f64>() / 5.0;
         assert!(last < 0.5 * first, "reconstruction {first:.4} -> {last:.4}");

@@ -1,0 +1,234 @@
+//! Held-out evaluation of a unified model on a ShapeWorld split with
+//! duet-eval's scorers, independent of any training reward: MC accuracy
+//! (MMMU's parser and aggregation) and GenEval-style scores of generated,
+//! VQ-decoded images (ShapeDetector + GenEval's rules).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::prelude::*;
+use duet_data::records::{AnswerEntry, GenEvalMetadata, GroundTruth, McItem, option_letter};
+use duet_data::shapeworld::ShapeWorldConfig;
+use duet_eval::detector::ShapeDetector;
+use duet_eval::geneval::rules::Thresholds;
+use duet_eval::geneval::summary::Summary;
+use duet_eval::geneval::{ImageResult, score_image};
+use duet_eval::mmmu::score::{Prediction, judge};
+use duet_eval::tally::Tally;
+use duet_model::generate::{ImageGenConfig, TextGenConfig, generate_image_tokens, generate_text};
+use duet_model::prompts::JanusTokenizer;
+use duet_model::sampling::SamplingConfig;
+use duet_model::{GenerationIds, Janus};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, RlError};
+use crate::tasks;
+
+/// What to evaluate and how to sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Multiple-choice items to answer (0 = all), greedy.
+    pub max_mc_items: usize,
+    /// GenEval prompts to draw for (0 = all).
+    pub max_prompts: usize,
+    /// Images per prompt (GenEval uses 4).
+    pub images_per_prompt: usize,
+    pub cfg_scale: f64,
+    pub temperature: f64,
+    pub top_k: usize,
+    pub seed: u64,
+    pub batch_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            max_mc_items: 0,
+            max_prompts: 0,
+            images_per_prompt: 4,
+            cfg_scale: 5.0,
+            temperature: 1.0,
+            top_k: 0,
+            seed: 0,
+            batch_size: 32,
+        }
+    }
+}
+
+/// Held-out scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub mc_accuracy: f64,
+    /// Per question type (MMMU subject).
+    pub mc_by_type: BTreeMap<String, Tally>,
+    /// Responses the parser could not read (counted wrong).
+    pub mc_unparsed: usize,
+    pub geneval: Summary,
+    /// Generated images, prompt-major (for sample grids).
+    #[serde(skip)]
+    pub images: Vec<(GenEvalMetadata, RgbImage)>,
+}
+
+/// A split's items: MC questions with their images, and GenEval prompts.
+pub struct Split {
+    pub mc: Vec<(McItem, RgbImage)>,
+    pub prompts: Vec<GenEvalMetadata>,
+}
+
+impl Split {
+    /// Reads `understanding.jsonl` (images relative to the split) and
+    /// `evaluation_metadata.jsonl` of a ShapeWorld split directory.
+    pub fn read(dir: &Path) -> Result<Split> {
+        let items: Vec<McItem> = duet_data::io::read_jsonl(&dir.join("understanding.jsonl"))?;
+        let mut cache: BTreeMap<String, RgbImage> = BTreeMap::new();
+        let mut mc = Vec::with_capacity(items.len());
+        for item in items {
+            let rel = item.image_1.clone().ok_or_else(|| {
+                RlError::Data(format!(
+                    "{}: item `{}` has no image_1",
+                    dir.display(),
+                    item.id
+                ))
+            })?;
+            if !cache.contains_key(&rel) {
+                let img = duet_data::shapeworld::load_png(&dir.join(&rel))?;
+                cache.insert(rel.clone(), img);
+            }
+            mc.push((item, cache[&rel].clone()));
+        }
+        let prompts = duet_data::io::read_jsonl(&dir.join("evaluation_metadata.jsonl"))?;
+        Ok(Split { mc, prompts })
+    }
+}
+
+/// Answers and draws for a held-out split and scores the results.
+pub fn evaluate<B: Backend>(
+    model: &Janus<B>,
+    tok: &JanusTokenizer,
+    ids: &GenerationIds,
+    split: &Split,
+    cfg: &EvalConfig,
+) -> Result<EvalReport> {
+    let device = model.lm_head.weight.device();
+    let n_img = model
+        .vision_model
+        .embeddings
+        .position_embedding
+        .weight
+        .dims()[0];
+    let take = |n: usize, total: usize| if n == 0 { total } else { n.min(total) };
+    let mc = &split.mc[..take(cfg.max_mc_items, split.mc.len())];
+    let text_cfg = TextGenConfig {
+        max_new_tokens: 8,
+        stop_tokens: vec![ids.eos_token_id],
+        pad_id: ids.pad_token_id,
+        sampling: SamplingConfig::greedy(),
+    };
+    let mut by_type: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut unparsed = 0;
+    for chunk in mc.chunks(cfg.batch_size.max(1)) {
+        let prompts = chunk
+            .iter()
+            .map(|(item, _)| tasks::understanding_ids(tok, &tasks::mc_question(item), n_img))
+            .collect::<Result<Vec<_>>>()?;
+        let images: Vec<&RgbImage> = chunk.iter().map(|(_, img)| img).collect();
+        let out = generate_text(
+            model,
+            &prompts,
+            Some(tasks::pixels(&images, &device)),
+            &text_cfg,
+        )?;
+        for ((item, _), resp) in chunk.iter().zip(out) {
+            let text = tasks::decode_response(tok, &resp, ids.eos_token_id)?;
+            let j = judge(&item.id, &raw_prediction(item, text), &gold(item));
+            unparsed += j.fallback as usize;
+            by_type
+                .entry(item.subject.clone())
+                .or_default()
+                .add(j.correct);
+        }
+    }
+    let mut all = Tally::default();
+    by_type.values().for_each(|t| all.merge(*t));
+
+    let prompts = &split.prompts[..take(cfg.max_prompts, split.prompts.len())];
+    let boi = ids
+        .generation_kwargs
+        .boi_token_id
+        .unwrap_or(ids.bos_token_id);
+    let detector = ShapeDetector::new(&ShapeWorldConfig::default());
+    let th = Thresholds::default();
+    let mut results: Vec<ImageResult> = Vec::new();
+    let mut images = Vec::new();
+    let jobs: Vec<&GenEvalMetadata> = prompts
+        .iter()
+        .flat_map(|m| std::iter::repeat_n(m, cfg.images_per_prompt))
+        .collect();
+    for (c, chunk) in jobs.chunks(cfg.batch_size.max(1)).enumerate() {
+        let rows = chunk
+            .iter()
+            .map(|m| tasks::generation_ids(tok, &m.prompt))
+            .collect::<Result<Vec<_>>>()?;
+        let gen_cfg = ImageGenConfig {
+            num_tokens: n_img,
+            cfg_scale: cfg.cfg_scale,
+            pad_id: ids.pad_token_id,
+            bos_id: ids.bos_token_id,
+            boi_id: boi,
+            sampling: SamplingConfig {
+                temperature: cfg.temperature,
+                top_k: cfg.top_k,
+                top_p: 1.0,
+                seed: cfg.seed.wrapping_add(c as u64),
+            },
+            use_cache: true,
+        };
+        let codes = generate_image_tokens(model, &rows, &gen_cfg)?;
+        let decoded = decode_codes(model, &codes)?;
+        for (k, (m, img)) in chunk.iter().zip(decoded).enumerate() {
+            let name = format!("{:05}", c * cfg.batch_size.max(1) + k);
+            results.push(score_image(&detector, &img, m, &th, name));
+            images.push(((*m).clone(), img));
+        }
+    }
+    Ok(EvalReport {
+        mc_accuracy: all.acc(),
+        mc_by_type: by_type,
+        mc_unparsed: unparsed,
+        geneval: Summary::from_results(&results),
+        images,
+    })
+}
+
+/// VQ-decodes rows of codes to images.
+pub fn decode_codes<B: Backend>(model: &Janus<B>, codes: &[Vec<u32>]) -> Result<Vec<RgbImage>> {
+    let device = model.lm_head.weight.device();
+    let n = codes.first().map_or(0, Vec::len);
+    let flat: Vec<i64> = codes.iter().flatten().map(|&c| c as i64).collect();
+    let t = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [codes.len(), n]), &device);
+    Ok(tasks::to_images(model.vqmodel.decode_codes(t)?))
+}
+
+fn raw_prediction(item: &McItem, response: String) -> Prediction {
+    let letters: Vec<String> = (0..item.options.len())
+        .map(|i| option_letter(i).to_string())
+        .collect();
+    Prediction::Raw {
+        response,
+        index2ans: letters
+            .iter()
+            .cloned()
+            .zip(item.options.iter().cloned())
+            .collect(),
+        all_choices: letters,
+    }
+}
+
+fn gold(item: &McItem) -> AnswerEntry {
+    AnswerEntry {
+        question_type: item.question_type.clone(),
+        ground_truth: GroundTruth::One(item.answer.clone()),
+    }
+}

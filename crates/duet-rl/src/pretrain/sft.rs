@@ -1,0 +1,350 @@
+//! Supervised fine-tuning of the unified model on ShapeWorld: captioning and
+//! multiple-choice VQA (understanding: cross-entropy on the response tokens)
+//! and text-to-image (next VQ code, with a fraction of prompts replaced by
+//! the unconditional prompt so classifier-free guidance has something to
+//! contrast with), both in every step.
+
+use std::path::Path;
+
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use duet_data::records::McItem;
+use duet_data::shapeworld::SceneRecord;
+use duet_model::generate::{ImageGenConfig, uncond_prompt};
+use duet_model::logprobs::{GenLogprobMode, image_logprobs, text_logprobs};
+use duet_model::prompts::JanusTokenizer;
+use duet_model::sampling::SamplingConfig;
+use duet_model::{GenerationIds, Janus, JanusConfig};
+use image::RgbImage;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::vq::RunDir;
+use crate::checkpoint::{self, OPTIMIZER, TrainerState, step_rng};
+use crate::error::{Result, RlError};
+use crate::optim::{AdamW, AdamWConfig, SchedulerType, learning_rate};
+use crate::tasks;
+
+/// SFT settings (TRL `SFTConfig` names where they exist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftTrainConfig {
+    pub max_steps: usize,
+    /// Understanding examples per micro-batch.
+    pub understanding_batch_size: usize,
+    /// Text-to-image examples per micro-batch.
+    pub generation_batch_size: usize,
+    pub gradient_accumulation_steps: usize,
+    pub learning_rate: f64,
+    pub warmup_steps: usize,
+    pub lr_scheduler_type: SchedulerType,
+    /// Fraction of understanding examples that are captions (rest: MC).
+    pub caption_fraction: f64,
+    /// Fraction of text-to-image prompts replaced by the CFG prompt.
+    pub prompt_dropout: f64,
+    /// Weight of the generation loss (understanding has weight 1).
+    pub generation_loss_weight: f64,
+    pub seed: u64,
+    pub save_steps: usize,
+    pub save_total_limit: usize,
+    #[serde(flatten)]
+    pub optimizer: AdamWConfig,
+}
+
+impl Default for SftTrainConfig {
+    fn default() -> Self {
+        SftTrainConfig {
+            max_steps: 400,
+            understanding_batch_size: 16,
+            generation_batch_size: 16,
+            gradient_accumulation_steps: 1,
+            learning_rate: 2e-3,
+            warmup_steps: 20,
+            lr_scheduler_type: SchedulerType::Cosine,
+            caption_fraction: 0.3,
+            prompt_dropout: 0.1,
+            generation_loss_weight: 1.0,
+            seed: 0,
+            save_steps: 0,
+            save_total_limit: 2,
+            optimizer: AdamWConfig {
+                weight_decay: 0.01,
+                ..AdamWConfig::default()
+            },
+        }
+    }
+}
+
+/// An understanding example: image index, prompt and response ids.
+#[derive(Debug, Clone)]
+pub struct UndExample {
+    pub image: usize,
+    pub prompt: Vec<u32>,
+    pub response: Vec<u32>,
+}
+
+/// A text-to-image example: prompt ids (ending with BOI) and target codes.
+#[derive(Debug, Clone)]
+pub struct GenExample {
+    pub prompt: Vec<u32>,
+    pub codes: Vec<u32>,
+}
+
+/// Tokenised training data of one split.
+pub struct SftData {
+    pub images: Vec<RgbImage>,
+    pub captions: Vec<UndExample>,
+    pub mc: Vec<UndExample>,
+    pub t2i: Vec<GenExample>,
+}
+
+/// Reads a ShapeWorld split (`scenes.jsonl`, `understanding.jsonl`,
+/// images), tokenises it and encodes every image with `model`'s VQ.
+pub fn build_data<B: Backend>(
+    split: &Path,
+    tok: &JanusTokenizer,
+    ids: &GenerationIds,
+    model: &Janus<B>,
+) -> Result<SftData> {
+    let device = model.lm_head.weight.device();
+    let n_img = model
+        .vision_model
+        .embeddings
+        .position_embedding
+        .weight
+        .dims()[0];
+    let scenes: Vec<SceneRecord> = duet_data::io::read_jsonl(&split.join("scenes.jsonl"))?;
+    let mc_items: Vec<McItem> = duet_data::io::read_jsonl(&split.join("understanding.jsonl"))?;
+    let mut index = std::collections::HashMap::new();
+    let mut images = Vec::with_capacity(scenes.len());
+    for s in &scenes {
+        index.insert(s.image.clone(), images.len());
+        images.push(duet_data::shapeworld::load_png(&split.join(&s.image))?);
+    }
+    let caption_prompt = tasks::understanding_ids(tok, tasks::CAPTION_QUESTION, n_img)?;
+    let captions = scenes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Ok(UndExample {
+                image: i,
+                prompt: caption_prompt.clone(),
+                response: tasks::response_ids(tok, &s.caption, ids.eos_token_id)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mc = mc_items
+        .iter()
+        .map(|item| {
+            let rel = item.image_1.as_deref().unwrap_or_default();
+            let image = *index.get(rel).ok_or_else(|| {
+                RlError::Data(format!(
+                    "{}: item `{}` refers to `{rel}`, which no scene in scenes.jsonl has",
+                    split.display(),
+                    item.id
+                ))
+            })?;
+            Ok(UndExample {
+                image,
+                prompt: tasks::understanding_ids(tok, &tasks::mc_question(item), n_img)?,
+                response: tasks::response_ids(
+                    tok,
+                    &tasks::answer_text(&item.answer),
+                    ids.eos_token_id,
+                )?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut t2i = Vec::with_capacity(scenes.len());
+    for (chunk_i, chunk) in scenes.chunks(64).enumerate() {
+        let refs: Vec<&RgbImage> = (0..chunk.len())
+            .map(|k| &images[chunk_i * 64 + k])
+            .collect();
+        let codes = model.vqmodel.encode(tasks::pixels(&refs, &device)).codes;
+        let [b, n] = codes.dims();
+        let flat: Vec<u32> = codes.into_data().iter::<i64>().map(|c| c as u32).collect();
+        for (k, s) in chunk.iter().enumerate().take(b) {
+            t2i.push(GenExample {
+                prompt: tasks::generation_ids(tok, &s.prompt)?,
+                codes: flat[k * n..(k + 1) * n].to_vec(),
+            });
+        }
+    }
+    Ok(SftData {
+        images,
+        captions,
+        mc,
+        t2i,
+    })
+}
+
+/// Loss of one micro-batch and its parts.
+fn micro_batch<B: Backend>(
+    model: &Janus<B>,
+    data: &SftData,
+    cfg: &SftTrainConfig,
+    ids: &GenerationIds,
+    rng: &mut impl Rng,
+) -> Result<(Tensor<B, 1>, f64, f64)> {
+    let device = model.lm_head.weight.device();
+    let und: Vec<&UndExample> = (0..cfg.understanding_batch_size)
+        .map(|_| {
+            let pool = if rng.random_bool(cfg.caption_fraction) || data.mc.is_empty() {
+                &data.captions
+            } else {
+                &data.mc
+            };
+            &pool[rng.random_range(0..pool.len())]
+        })
+        .collect();
+    let prompts: Vec<Vec<u32>> = und.iter().map(|e| e.prompt.clone()).collect();
+    let responses: Vec<Vec<u32>> = und.iter().map(|e| e.response.clone()).collect();
+    let imgs: Vec<&RgbImage> = und.iter().map(|e| &data.images[e.image]).collect();
+    let lp = text_logprobs(
+        model,
+        &prompts,
+        &responses,
+        Some(tasks::pixels(&imgs, &device)),
+        ids.pad_token_id,
+    )?;
+    let und_loss = lp.logprobs.sum().neg() / lp.mask.sum();
+    let gen_cfg = ImageGenConfig {
+        num_tokens: 0,
+        cfg_scale: 1.0,
+        pad_id: ids.pad_token_id,
+        bos_id: ids.bos_token_id,
+        boi_id: ids
+            .generation_kwargs
+            .boi_token_id
+            .unwrap_or(ids.bos_token_id),
+        sampling: SamplingConfig::default(),
+        use_cache: false,
+    };
+    let batch: Vec<&GenExample> = (0..cfg.generation_batch_size)
+        .map(|_| &data.t2i[rng.random_range(0..data.t2i.len())])
+        .collect();
+    let prompts: Vec<Vec<u32>> = batch
+        .iter()
+        .map(|e| {
+            if rng.random_bool(cfg.prompt_dropout) {
+                uncond_prompt(&e.prompt, &gen_cfg)
+            } else {
+                e.prompt.clone()
+            }
+        })
+        .collect();
+    let codes: Vec<Vec<u32>> = batch.iter().map(|e| e.codes.clone()).collect();
+    let glp = image_logprobs(model, &prompts, &codes, GenLogprobMode::Cond, &gen_cfg)?;
+    let gen_loss = glp.logprobs.mean().neg();
+    let u: f64 = und_loss.clone().into_scalar().elem();
+    let g: f64 = gen_loss.clone().into_scalar().elem();
+    Ok((und_loss + gen_loss * cfg.generation_loss_weight, u, g))
+}
+
+/// Per-step SFT metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SftMetrics {
+    pub understanding_loss: f64,
+    pub generation_loss: f64,
+    pub learning_rate: f64,
+    pub grad_norm: f64,
+}
+
+/// Everything a checkpoint of the unified model carries besides weights.
+pub struct ModelFiles<'a> {
+    pub config: &'a JanusConfig,
+    pub ids: &'a GenerationIds,
+    pub tokenizer: &'a Path,
+}
+
+/// Trains `model` on `data`; `on_step(step, metrics)` after each update.
+pub fn train<B: AutodiffBackend>(
+    mut model: Janus<B>,
+    files: &ModelFiles,
+    data: &SftData,
+    cfg: &SftTrainConfig,
+    run: Option<&RunDir>,
+    mut on_step: impl FnMut(usize, SftMetrics),
+) -> Result<Janus<B>> {
+    if data.captions.is_empty() || data.t2i.is_empty() {
+        return Err(RlError::Data(
+            "SFT needs captions and text-to-image examples".into(),
+        ));
+    }
+    let device = model.lm_head.weight.device();
+    let mut optim = AdamW::<B::InnerBackend>::new(cfg.optimizer.clone());
+    let mut start = 0;
+    let mut history = Vec::new();
+    if let Some(run) = run.filter(|r| r.resume)
+        && let Some(dir) = checkpoint::latest(&run.output_dir)?
+    {
+        let state = checkpoint::read_state(&dir)?;
+        model = duet_model::checkpoint::load::<B>(&dir, &device)?.1;
+        optim = AdamW::load(cfg.optimizer.clone(), &model, &dir.join(OPTIMIZER), &device)?;
+        start = state.global_step;
+        history = state.log_history;
+    }
+    let accum = cfg.gradient_accumulation_steps.max(1);
+    for step in start..cfg.max_steps {
+        let mut rng = step_rng(cfg.seed, step);
+        let mut acc = GradientsAccumulator::<Janus<B>>::new();
+        let (mut u, mut g) = (0.0, 0.0);
+        for _ in 0..accum {
+            let (loss, lu, lg) = micro_batch(&model, data, cfg, files.ids, &mut rng)?;
+            if !(lu.is_finite() && lg.is_finite()) {
+                return Err(RlError::NonFinite {
+                    what: "loss".into(),
+                    detail: format!("SFT step {step}: understanding {lu}, generation {lg}"),
+                });
+            }
+            u += lu / accum as f64;
+            g += lg / accum as f64;
+            let grads = GradientsParams::from_grads((loss / accum as f64).backward(), &model);
+            acc.accumulate(&model, grads);
+        }
+        let lr = learning_rate(
+            cfg.lr_scheduler_type,
+            cfg.learning_rate,
+            step,
+            cfg.warmup_steps,
+            cfg.max_steps,
+        );
+        let (m, stats) = optim.update(lr, model, acc.grads())?;
+        model = m;
+        let metrics = SftMetrics {
+            understanding_loss: u,
+            generation_loss: g,
+            learning_rate: lr,
+            grad_norm: stats.grad_norm,
+        };
+        history.push(serde_json::json!({
+            "step": step + 1, "understanding_loss": u, "generation_loss": g,
+            "learning_rate": lr, "grad_norm": stats.grad_norm,
+        }));
+        on_step(step, metrics);
+        let last = step + 1 == cfg.max_steps;
+        if let Some(run) = run
+            && (last || (cfg.save_steps > 0 && (step + 1) % cfg.save_steps == 0))
+        {
+            let state = TrainerState {
+                global_step: step + 1,
+                max_steps: cfg.max_steps,
+                seed: cfg.seed,
+                log_history: history.clone(),
+                extra: serde_json::Value::Null,
+            };
+            checkpoint::save(&run.output_dir, &state, cfg.save_total_limit, |dir| {
+                duet_model::checkpoint::save(
+                    &model,
+                    files.config,
+                    Some(files.ids),
+                    Some(files.tokenizer),
+                    dir,
+                )?;
+                optim.save::<Janus<B>, B>(&model, &dir.join(OPTIMIZER))
+            })?;
+        }
+    }
+    Ok(model)
+}

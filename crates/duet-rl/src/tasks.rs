@@ -1,0 +1,103 @@
+//! How ShapeWorld items become model inputs and targets, shared by SFT, RL
+//! and evaluation so the three see the same prompts.
+//!
+//! - Multiple choice: MMMU's prompt (question, `(A) option` lines, MMMU's
+//!   instruction); the target is `<answer>X</answer>`, which duet-eval's
+//!   MMMU parser reads first.
+//! - Captioning: "Describe the image." → the scene's caption.
+//! - Text-to-image: the chat turn + `<begin_of_image>` → the VQ codes.
+
+use burn::prelude::*;
+use duet_data::records::{McItem, option_letter};
+use duet_model::prompts::{JanusTokenizer, generation_prompt, understanding_prompt};
+use image::RgbImage;
+
+use crate::error::{Result, RlError};
+
+/// The end-of-sentence string of Janus's chat template.
+pub const EOS: &str = "<｜end▁of▁sentence｜>";
+/// The captioning instruction.
+pub const CAPTION_QUESTION: &str = "Describe the image.";
+/// MMMU's multiple-choice instruction.
+pub const MC_INSTRUCTION: &str = "Answer with the option's letter from the given choices directly.";
+
+/// MMMU's prompt text for a multiple-choice item (image marker removed:
+/// the chat template puts the image first).
+pub fn mc_question(item: &McItem) -> String {
+    let mut q = item.question.replace("<image 1>", "").trim().to_string();
+    for (i, o) in item.options.iter().enumerate() {
+        q.push_str(&format!("\n({}) {o}", option_letter(i)));
+    }
+    q.push('\n');
+    q.push_str(MC_INSTRUCTION);
+    q
+}
+
+/// The target text of a multiple-choice answer.
+pub fn answer_text(letter: &str) -> String {
+    format!("<answer>{letter}</answer>")
+}
+
+/// Token ids of the understanding prompt for `question` about one image.
+pub fn understanding_ids(
+    tok: &JanusTokenizer,
+    question: &str,
+    image_tokens: usize,
+) -> Result<Vec<u32>> {
+    let text = understanding_prompt(question, None, image_tokens, EOS);
+    encode(tok, &text)
+}
+
+/// Token ids of the image-generation prompt (ends with BOI).
+pub fn generation_ids(tok: &JanusTokenizer, prompt: &str) -> Result<Vec<u32>> {
+    encode(tok, &generation_prompt(prompt, EOS))
+}
+
+/// Token ids of a response: the text without BOS, then EOS.
+pub fn response_ids(tok: &JanusTokenizer, text: &str, eos_id: u32) -> Result<Vec<u32>> {
+    let mut ids = encode(tok, text)?;
+    if ids.first() == Some(&tok_bos(tok)?) {
+        ids.remove(0);
+    }
+    ids.push(eos_id);
+    Ok(ids)
+}
+
+fn tok_bos(tok: &JanusTokenizer) -> Result<u32> {
+    tok.id("<｜begin▁of▁sentence｜>")
+        .map_err(|e| RlError::Tokenizer(e.to_string()))
+}
+
+fn encode(tok: &JanusTokenizer, text: &str) -> Result<Vec<u32>> {
+    tok.encode(text)
+        .map_err(|e| RlError::Tokenizer(e.to_string()))
+}
+
+/// Decodes generated ids to text, dropping everything from EOS on.
+pub fn decode_response(tok: &JanusTokenizer, ids: &[u32], eos_id: u32) -> Result<String> {
+    let end = ids.iter().position(|&t| t == eos_id).unwrap_or(ids.len());
+    tok.decode(&ids[..end])
+        .map_err(|e| RlError::Tokenizer(e.to_string()))
+}
+
+/// Pixels `[batch, 3, h, w]` in [-1, 1] (Janus's mean 0.5 / std 0.5).
+pub fn pixels<B: Backend>(images: &[&RgbImage], device: &B::Device) -> Tensor<B, 4> {
+    crate::pretrain::vq::to_tensor(images, device)
+}
+
+/// Images from decoder output `[batch, 3, h, w]` in [-1, 1].
+pub fn to_images<B: Backend>(x: Tensor<B, 4>) -> Vec<RgbImage> {
+    let [b, _, h, w] = x.dims();
+    let v = crate::tensors::to_vec(x);
+    (0..b)
+        .map(|i| {
+            RgbImage::from_fn(w as u32, h as u32, |xx, yy| {
+                let at = |c: usize| {
+                    let k = ((i * 3 + c) * h + yy as usize) * w + xx as usize;
+                    ((v[k] + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8
+                };
+                image::Rgb([at(0), at(1), at(2)])
+            })
+        })
+        .collect()
+}
