@@ -51,6 +51,8 @@ fn main() {
         max_steps: steps,
         batch_size: batch,
         learning_rate: lr,
+        crop_size: std::env::var("DUET_VQ_CROP").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
+        crop_until: 0.8,
         foreground_weight: std::env::var("DUET_VQ_FG")
             .ok()
             .and_then(|v| v.parse().ok())

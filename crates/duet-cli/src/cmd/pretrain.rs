@@ -74,6 +74,7 @@ impl Progress for Bars {
 }
 
 pub fn run(cmd: PretrainCmd) -> Result<()> {
+    let measure = matches!(cmd, PretrainCmd::All(_));
     let (args, stages): (StageArgs, &[Stage]) = match cmd {
         PretrainCmd::Vq(a) => (a, &[Stage::Vq]),
         PretrainCmd::Encoder(a) => (a, &[Stage::Encoder]),
@@ -96,6 +97,35 @@ pub fn run(cmd: PretrainCmd) -> Result<()> {
     eprintln!("stages done in {:.1} s", t0.elapsed().as_secs_f64());
     if let Some(dir) = base {
         println!("base model: {}", dir.display());
+    }
+    if measure {
+        let t = Instant::now();
+        let r = duet_rl::pretrain::report::measure::<duet_model::Cpu>(&recipe, &layout, &Default::default())
+            .context("measuring the run")?;
+        let path = args.out.join("report.json");
+        let text = serde_json::to_string_pretty(&r).expect("plain data");
+        duet_data::io::write_atomic(&path, text.as_bytes())?;
+        println!(
+            "VQ ({} held-out scenes): PSNR {:.2} dB, codebook usage {:.2}, exact-scene recovery {:.1} %",
+            r.vq.scenes,
+            r.vq.psnr_db,
+            r.vq.codebook_usage,
+            100.0 * r.vq.exact_recovery
+        );
+        println!(
+            "encoder: image→caption top-1 {:.1} % among {} held-out scenes",
+            100.0 * r.encoder_retrieval_top1,
+            r.encoder_retrieval_scenes
+        );
+        println!("base MC accuracy {:.3} ({} unparsed)", r.base.mc_accuracy, r.base.mc_unparsed);
+        for (k, v) in &r.mc_accuracy_by_type {
+            println!("  {k:<16} {v:.3}");
+        }
+        println!("base GenEval overall {:.3}", r.base.geneval.overall);
+        for (k, v) in &r.geneval_by_task {
+            println!("  {k:<16} {v:.3}");
+        }
+        println!("report: {} (measured in {:.1} s)", path.display(), t.elapsed().as_secs_f64());
     }
     Ok(())
 }

@@ -135,6 +135,7 @@ pub fn train<B: AutodiffBackend>(
         history = state.log_history;
     }
     for step in start..cfg.max_steps {
+        let t_step = std::time::Instant::now();
         let mut rng = step_rng(cfg.seed, step);
         let batch: Vec<&Pair> = (0..cfg.batch_size.min(pairs.len()))
             .map(|_| &pairs[rng.random_range(0..pairs.len())])
@@ -158,7 +159,7 @@ pub fn train<B: AutodiffBackend>(
         let (e, stats) = optim.update(lr, enc, grads)?;
         enc = e;
         history.push(serde_json::json!({
-            "step": step + 1, "loss": value, "learning_rate": lr, "grad_norm": stats.grad_norm,
+            "step": step + 1, "step_time_s": t_step.elapsed().as_secs_f64(), "loss": value, "learning_rate": lr, "grad_norm": stats.grad_norm,
         }));
         on_step(step, value);
         let last = step + 1 == cfg.max_steps;

@@ -4,6 +4,7 @@
 
 pub mod encoder;
 pub mod recipe;
+pub mod report;
 pub mod sft;
 pub mod tokenizer;
 pub mod vq;

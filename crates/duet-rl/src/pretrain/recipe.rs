@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use duet_data::shapeworld::{GenerateOptions, SceneRecord};
 use duet_model::contrastive;
@@ -215,7 +216,8 @@ pub fn run<B: AutodiffBackend>(
         let rd = dir_of(Stage::Sft);
         let done = start_step(&rd)?;
         progress.stage("sft", recipe.sft.max_steps, done);
-        let data = sft::build_data(&run.data().join("train"), &tok, &ids, &model)?;
+        // Encoding the images needs no autodiff graph (which would be kept alive).
+        let data = sft::build_data(&run.data().join("train"), &tok, &ids, &model.valid())?;
         let files = ModelFiles {
             config: &model_cfg,
             ids: &ids,

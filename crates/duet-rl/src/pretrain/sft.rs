@@ -287,6 +287,7 @@ pub fn train<B: AutodiffBackend>(
     }
     let accum = cfg.gradient_accumulation_steps.max(1);
     for step in start..cfg.max_steps {
+        let t_step = std::time::Instant::now();
         let mut rng = step_rng(cfg.seed, step);
         let mut acc = GradientsAccumulator::<Janus<B>>::new();
         let (mut u, mut g) = (0.0, 0.0);
@@ -319,7 +320,7 @@ pub fn train<B: AutodiffBackend>(
             grad_norm: stats.grad_norm,
         };
         history.push(serde_json::json!({
-            "step": step + 1, "understanding_loss": u, "generation_loss": g,
+            "step": step + 1, "step_time_s": t_step.elapsed().as_secs_f64(), "understanding_loss": u, "generation_loss": g,
             "learning_rate": lr, "grad_norm": stats.grad_norm,
         }));
         on_step(step, metrics);

@@ -36,6 +36,10 @@ pub struct VqTrainConfig {
     pub beta: f64,
     /// Weight of shape pixels (not background) in the reconstruction loss.
     pub foreground_weight: f64,
+    /// Train on grid-aligned crops of this size (0 = whole images)…
+    pub crop_size: usize,
+    /// …for this fraction of the run, then on whole images.
+    pub crop_until: f64,
     /// Restart codes unused over this many steps (0 = never)…
     pub restart_every: usize,
     /// …until this fraction of the run, so the last codes settle.
@@ -58,6 +62,8 @@ impl Default for VqTrainConfig {
             lr_scheduler_type: SchedulerType::Cosine,
             beta: 0.25,
             foreground_weight: 1.0,
+            crop_size: 0,
+            crop_until: 0.0,
             restart_every: 50,
             restart_until: 0.7,
             seed: 0,
@@ -231,11 +237,23 @@ pub fn train<B: AutodiffBackend>(
         history = state.log_history;
     }
     let restart_stop = (cfg.restart_until * cfg.max_steps as f64) as usize;
+    // Crops are aligned to the code grid so every crop is whole tokens.
+    let grid = 1usize << (model_cfg.vq_config.channel_multiplier.len().saturating_sub(1));
     for step in start..cfg.max_steps {
+        let t_step = std::time::Instant::now();
         let mut rng = step_rng(cfg.seed, step);
-        let batch: Vec<&RgbImage> = (0..cfg.batch_size)
-            .map(|_| &images[rng.random_range(0..images.len())])
+        let cropping = cfg.crop_size > 0 && (step as f64) < cfg.crop_until * cfg.max_steps as f64;
+        let batch: Vec<RgbImage> = (0..cfg.batch_size)
+            .map(|_| {
+                let img = &images[rng.random_range(0..images.len())];
+                if cropping {
+                    crop(img, cfg.crop_size, grid, &mut rng)
+                } else {
+                    img.clone()
+                }
+            })
             .collect();
+        let batch: Vec<&RgbImage> = batch.iter().collect();
         let f = forward(
             &model.vqmodel,
             to_tensor::<B>(&batch, &device),
@@ -277,7 +295,7 @@ pub fn train<B: AutodiffBackend>(
             usage: usage.iter().filter(|u| **u > 0).count() as f64 / k as f64,
         };
         history.push(serde_json::json!({
-            "step": step + 1, "loss": loss, "reconstruction": rec,
+            "step": step + 1, "step_time_s": t_step.elapsed().as_secs_f64(), "loss": loss, "reconstruction": rec,
             "learning_rate": lr, "grad_norm": stats.grad_norm,
         }));
         on_step(step, metrics);
@@ -300,6 +318,30 @@ pub fn train<B: AutodiffBackend>(
     }
     model.vqmodel = unit_norm_codebook(model.vqmodel);
     Ok(model)
+}
+
+/// A `size`-pixel crop at a grid-aligned offset: of three random offsets,
+/// the one showing the most shape pixels (most crops would otherwise be
+/// background only).
+fn crop(img: &RgbImage, size: usize, grid: usize, rng: &mut impl Rng) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if size >= w.min(h) {
+        return img.clone();
+    }
+    let (nx, ny) = ((w - size) / grid + 1, (h - size) / grid + 1);
+    let bg = duet_data::shapeworld::BACKGROUND;
+    let mut best = (0usize, 0usize, 0usize);
+    for k in 0..3 {
+        let (x, y) = (rng.random_range(0..nx) * grid, rng.random_range(0..ny) * grid);
+        let fg = (y..y + size)
+            .flat_map(|yy| (x..x + size).map(move |xx| (xx, yy)))
+            .filter(|&(xx, yy)| img.get_pixel(xx as u32, yy as u32).0 != bg)
+            .count();
+        if k == 0 || fg > best.2 {
+            best = (x, y, fg);
+        }
+    }
+    image::imageops::crop_imm(img, best.0 as u32, best.1 as u32, size as u32, size as u32).to_image()
 }
 
 /// Stores the codebook unit-norm, as it is used (computed off the graph:
