@@ -22,12 +22,16 @@ enum Command {
     /// Score generated images (GenEval) or answers (MMMU).
     #[command(subcommand)]
     Eval(cmd::eval::EvalCmd),
+    /// Build understanding–generation pairs (PairUni's PairUG files).
+    #[command(subcommand)]
+    Pairs(cmd::pairs::PairsCmd),
 }
 
 fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Data(c) => cmd::data::run(c),
         Command::Eval(c) => cmd::eval::run(c),
+        Command::Pairs(c) => cmd::pairs::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::complete::{Annotator, CompletionOptions, McQa, Verifier, complete_captions, complete_questions};
+use super::complete::{
+    Annotator, CompletionOptions, McQa, Verifier, complete_captions, complete_questions,
+};
 use super::embed::{ImageEmbedder, l2_normalise};
 use super::hnsw::{HnswIndex, HnswOptions};
 use super::items::{GenItem, UndItem};
@@ -100,13 +102,19 @@ pub fn build_pairs(
     progress: &mut dyn FnMut(Stage, usize, usize),
 ) -> Result<(Vec<PairRecord>, BuildStats)> {
     if !(opts.threshold.is_finite() && (-1.0..=1.0).contains(&opts.threshold)) || opts.top_n == 0 {
-        let why = format!("threshold {} must be a cosine and top-n ({}) at least 1", opts.threshold, opts.top_n);
+        let why = format!(
+            "threshold {} must be a cosine and top-n ({}) at least 1",
+            opts.threshold, opts.top_n
+        );
         return Err(DataError::Config(why));
     }
     // Each distinct image is embedded once; items point at its row.
     let mut row_of: HashMap<&Path, usize> = HashMap::new();
     let mut images: Vec<&Path> = Vec::new();
-    let paths = und.iter().map(|u| u.image_path()).chain(gens.iter().map(|g| g.image_path()));
+    let paths = und
+        .iter()
+        .map(|u| u.image_path())
+        .chain(gens.iter().map(|g| g.image_path()));
     let rows: Vec<usize> = paths
         .map(|p| {
             *row_of.entry(p).or_insert_with(|| {
@@ -120,7 +128,10 @@ pub fn build_pairs(
 
     // Aligned pairs: cluster medoids over U ∪ G.
     let points = &rows;
-    let k = opts.clusters.unwrap_or(points.len().div_ceil(20)).min(points.len());
+    let k = opts
+        .clusters
+        .unwrap_or(points.len().div_ceil(20))
+        .min(points.len());
     progress(Stage::Cluster, 0, 1);
     let km = minibatch_kmeans(&x, points, KMeansOptions { k, ..opts.kmeans });
     let picks = medoids(&x, points, &km);
@@ -148,37 +159,62 @@ pub fn build_pairs(
         IndexChoice::Hnsw => true,
         IndexChoice::Auto => und_rem.len() >= opts.hnsw_min,
     };
-    let exact = ExactIndex { x: &x, rows: &und_rem_rows };
+    let exact = ExactIndex {
+        x: &x,
+        rows: &und_rem_rows,
+    };
     let approx = use_hnsw.then(|| HnswIndex::build(&x, &und_rem_rows, opts.hnsw));
     let index: &dyn NeighbourIndex = match &approx {
         Some(h) => h,
         None => &exact,
     };
     let total = gen_rem.len();
-    let matches: Vec<Match> = retrieve(&x, &gen_rem_rows, &und_rem_rows, index, opts.threshold, opts.top_n, &mut |d| {
-        progress(Stage::Retrieve, d, total)
-    });
+    let matches: Vec<Match> = retrieve(
+        &x,
+        &gen_rem_rows,
+        &und_rem_rows,
+        index,
+        opts.threshold,
+        opts.top_n,
+        &mut |d| progress(Stage::Retrieve, d, total),
+    );
     let matches: Vec<(usize, usize, f32)> = matches
         .iter()
         .map(|m| (gen_rem[m.gen_pos], und_rem[m.und_pos], m.similarity))
         .collect();
 
     // Complete only the items that are in a pair.
-    let mut need_und: Vec<usize> = aligned.iter().filter(|a| a.0 == Origin::Understanding).map(|a| a.1).collect();
+    let mut need_und: Vec<usize> = aligned
+        .iter()
+        .filter(|a| a.0 == Origin::Understanding)
+        .map(|a| a.1)
+        .collect();
     need_und.extend(matches.iter().map(|m| m.1));
-    let mut need_gen: Vec<usize> = aligned.iter().filter(|a| a.0 == Origin::Generation).map(|a| a.1).collect();
+    let mut need_gen: Vec<usize> = aligned
+        .iter()
+        .filter(|a| a.0 == Origin::Generation)
+        .map(|a| a.1)
+        .collect();
     need_gen.extend(matches.iter().map(|m| m.0));
     need_gen.sort_unstable();
     need_gen.dedup();
     let und_refs: Vec<&UndItem> = need_und.iter().map(|&i| &und[i]).collect();
     let gen_refs: Vec<&GenItem> = need_gen.iter().map(|&i| &gens[i]).collect();
     let (nu, ng) = (und_refs.len(), gen_refs.len());
-    let captions = complete_captions(tools.annotator, tools.verifier, &und_refs, opts.completion, &mut |d| {
-        progress(Stage::Caption, d, nu)
-    })?;
-    let qas = complete_questions(tools.annotator, tools.verifier, &gen_refs, opts.completion, &mut |d| {
-        progress(Stage::Question, d, ng)
-    })?;
+    let captions = complete_captions(
+        tools.annotator,
+        tools.verifier,
+        &und_refs,
+        opts.completion,
+        &mut |d| progress(Stage::Caption, d, nu),
+    )?;
+    let qas = complete_questions(
+        tools.annotator,
+        tools.verifier,
+        &gen_refs,
+        opts.completion,
+        &mut |d| progress(Stage::Question, d, ng),
+    )?;
     let caption: HashMap<usize, &String> = need_und.iter().copied().zip(&captions).collect();
     let qa: HashMap<usize, &McQa> = need_gen.iter().copied().zip(&qas).collect();
 
@@ -234,7 +270,10 @@ pub fn build_pairs(
     let stats = BuildStats {
         images: x.rows(),
         clusters: km.centroids.rows(),
-        aligned_from_und: aligned.iter().filter(|a| a.0 == Origin::Understanding).count(),
+        aligned_from_und: aligned
+            .iter()
+            .filter(|a| a.0 == Origin::Understanding)
+            .count(),
         aligned_from_gen: aligned.iter().filter(|a| a.0 == Origin::Generation).count(),
         retrieved: matches.len(),
         gen_unpaired: gen_rem.len() - paired_gens,
@@ -269,5 +308,8 @@ fn embed_all(
 
 /// Where PairUG-style image paths point, for callers that resolve them.
 pub fn resolve_image(pairs_file: &Path, image_path: &str) -> PathBuf {
-    pairs_file.parent().unwrap_or(Path::new("")).join(image_path)
+    pairs_file
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(image_path)
 }

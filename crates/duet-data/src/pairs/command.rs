@@ -131,7 +131,10 @@ impl CommandAnnotator {
             serde_json::to_writer(&mut buf, r).expect("plain data");
             buf.push(b'\n');
         }
-        let stdin = self.stdin.as_mut().ok_or_else(|| err(&self.command, first, "stdin closed".into()))?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| err(&self.command, first, "stdin closed".into()))?;
         // A program that stopped reading shows up as a broken pipe here or as
         // end of output below; both name the item.
         if let Err(e) = stdin.write_all(&buf).and_then(|()| stdin.flush()) {
@@ -140,13 +143,20 @@ impl CommandAnnotator {
         }
         let mut replies = HashMap::new();
         while replies.len() < reqs.len() {
-            let waiting = reqs.iter().find(|r| !replies.contains_key(r.id)).expect("one left").id;
+            let waiting = reqs
+                .iter()
+                .find(|r| !replies.contains_key(r.id))
+                .expect("one left")
+                .id;
             let line = match self.lines.recv_timeout(self.timeout) {
                 Ok(Ok(line)) => line,
                 Ok(Err(e)) => return Err(self.died(waiting, format!("reading its output: {e}"))),
                 Err(RecvTimeoutError::Timeout) => {
                     let _ = self.child.kill();
-                    let why = format!("no reply within {:.1} s (program stopped)", self.timeout.as_secs_f64());
+                    let why = format!(
+                        "no reply within {:.1} s (program stopped)",
+                        self.timeout.as_secs_f64()
+                    );
                     return Err(err(&self.command, waiting, why));
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -157,7 +167,11 @@ impl CommandAnnotator {
                 continue;
             }
             let reply: Reply = serde_json::from_str(&line).map_err(|e| {
-                err(&self.command, waiting, format!("malformed reply `{}`: {e}", clip(&line)))
+                err(
+                    &self.command,
+                    waiting,
+                    format!("malformed reply `{}`: {e}", clip(&line)),
+                )
             })?;
             if !reqs.iter().any(|r| r.id == reply.id) || replies.contains_key(&reply.id) {
                 let why = format!("reply for unexpected id `{}`", reply.id);
@@ -175,7 +189,11 @@ impl CommandAnnotator {
             Ok(Some(s)) => format!(" ({s})"),
             _ => String::new(),
         };
-        err(&self.command, item, format!("{why}{status}{}", self.stderr_tail()))
+        err(
+            &self.command,
+            item,
+            format!("{why}{status}{}", self.stderr_tail()),
+        )
     }
 }
 
@@ -225,7 +243,8 @@ impl Annotator for CommandAnnotator {
                 if let Some(e) = r.error {
                     return Err(err(&self.command, &it.id, format!("the program says: {e}")));
                 }
-                r.caption.ok_or_else(|| err(&self.command, &it.id, "reply has no `caption`".into()))
+                r.caption
+                    .ok_or_else(|| err(&self.command, &it.id, "reply has no `caption`".into()))
             })
             .collect()
     }
@@ -253,8 +272,16 @@ impl Annotator for CommandAnnotator {
                     return Err(err(&self.command, &it.id, format!("the program says: {e}")));
                 }
                 match (r.question, r.options, r.answer) {
-                    (Some(question), Some(options), Some(answer)) => Ok(McQa { question, options, answer }),
-                    _ => Err(err(&self.command, &it.id, "reply needs `question`, `options` and `answer`".into())),
+                    (Some(question), Some(options), Some(answer)) => Ok(McQa {
+                        question,
+                        options,
+                        answer,
+                    }),
+                    _ => Err(err(
+                        &self.command,
+                        &it.id,
+                        "reply needs `question`, `options` and `answer`".into(),
+                    )),
                 }
             })
             .collect()

@@ -70,7 +70,10 @@ pub fn check_qa_form(qa: &McQa) -> std::result::Result<(), String> {
     }
     let n = qa.options.len();
     if !(2..=OPTION_LETTERS.len()).contains(&n) {
-        return Err(format!("{n} options; 2 to {} are needed", OPTION_LETTERS.len()));
+        return Err(format!(
+            "{n} options; 2 to {} are needed",
+            OPTION_LETTERS.len()
+        ));
     }
     if qa.options.iter().any(|o| o.trim().is_empty()) {
         return Err("an empty option".into());
@@ -222,7 +225,11 @@ mod tests {
             "flaky".into()
         }
         fn captions(&mut self, items: &[&UndItem], attempt: usize) -> Result<Vec<String>> {
-            let c = if attempt < self.bad { "" } else { "a red circle" };
+            let c = if attempt < self.bad {
+                ""
+            } else {
+                "a red circle"
+            };
             Ok(items.iter().map(|_| c.to_string()).collect())
         }
         fn questions(&mut self, items: &[&GenItem], attempt: usize) -> Result<Vec<McQa>> {
@@ -266,15 +273,19 @@ mod tests {
         let refs: Vec<&UndItem> = items.iter().collect();
         let opts = CompletionOptions { max_attempts: 3 };
         let mut calls = 0;
-        let got =
-            complete_captions(&mut Flaky { bad: 2 }, &FormCheck, &refs, opts, &mut |_| calls += 1)
-                .unwrap();
+        let got = complete_captions(&mut Flaky { bad: 2 }, &FormCheck, &refs, opts, &mut |_| {
+            calls += 1
+        })
+        .unwrap();
         assert_eq!(got, ["a red circle", "a red circle"]);
         assert_eq!(calls, 2);
         let err = complete_captions(&mut Flaky { bad: 3 }, &FormCheck, &refs, opts, &mut |_| {})
             .unwrap_err()
             .to_string();
-        assert!(err.contains("item `u1`") && err.contains("3 attempts"), "{err}");
+        assert!(
+            err.contains("item `u1`") && err.contains("3 attempts"),
+            "{err}"
+        );
         assert!(err.contains("empty caption"), "{err}");
     }
 
@@ -286,7 +297,10 @@ mod tests {
         let err = complete_questions(&mut Flaky { bad: 1 }, &FormCheck, &refs, opts, &mut |_| {})
             .unwrap_err()
             .to_string();
-        assert!(err.contains("item `g1`") && err.contains("answer `E`"), "{err}");
+        assert!(
+            err.contains("item `g1`") && err.contains("answer `E`"),
+            "{err}"
+        );
         let qa = McQa {
             question: "q".into(),
             options: vec!["a".into(), "a".into()],

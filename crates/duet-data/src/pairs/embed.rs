@@ -89,7 +89,11 @@ impl PixelEmbedder {
         border.iter().for_each(|&p| counts[bin(p)] += 1);
         let top = (0..COLORS).max_by_key(|&b| counts[b]).unwrap_or(0);
         let mean = |c: usize| {
-            let sel: Vec<f32> = border.iter().filter(|&&p| bin(p) == top).map(|p| p[c] as f32).collect();
+            let sel: Vec<f32> = border
+                .iter()
+                .filter(|&&p| bin(p) == top)
+                .map(|p| p[c] as f32)
+                .collect();
             (sel.iter().sum::<f32>() / sel.len().max(1) as f32).round() as u8
         };
         let bg = [mean(0), mean(1), mean(2)];
@@ -102,10 +106,16 @@ impl PixelEmbedder {
                 let i = y * w + x;
                 let neighbours = [i - 1, i + 1, i - w, i + w];
                 // Interior colour: the pixel and its 4 neighbours share a bin.
-                if mask[i] >= 1.0 && neighbours.iter().all(|&j| bin(px(j % w, j / w)) == bin(px(x, y))) {
+                if mask[i] >= 1.0
+                    && neighbours
+                        .iter()
+                        .all(|&j| bin(px(j % w, j / w)) == bin(px(x, y)))
+                {
                     feat[bin(px(x, y))] += 1.0;
                 }
-                let m = |dx: isize, dy: isize| mask[(y as isize + dy) as usize * w + (x as isize + dx) as usize];
+                let m = |dx: isize, dy: isize| {
+                    mask[(y as isize + dy) as usize * w + (x as isize + dx) as usize]
+                };
                 let gx = m(1, -1) + 2.0 * m(1, 0) + m(1, 1) - m(-1, -1) - 2.0 * m(-1, 0) - m(-1, 1);
                 let gy = m(-1, 1) + 2.0 * m(0, 1) + m(1, 1) - m(-1, -1) - 2.0 * m(0, -1) - m(1, -1);
                 let mag = (gx * gx + gy * gy).sqrt();
@@ -124,7 +134,8 @@ impl PixelEmbedder {
                     }
                 }
                 // Direction modulo 180°, split linearly between two bins.
-                let a = gy.atan2(gx).rem_euclid(std::f32::consts::PI) / std::f32::consts::PI * DIRS as f32;
+                let a = gy.atan2(gx).rem_euclid(std::f32::consts::PI) / std::f32::consts::PI
+                    * DIRS as f32;
                 let lo = a.floor() as usize % DIRS;
                 let frac = a - a.floor();
                 let base = COLORS + color * DIRS;
@@ -215,7 +226,10 @@ pub fn l2_normalise(feats: &mut [Vec<f32>], images: &[&Path], embedder: &str) ->
             reason,
         };
         if f.len() != dim {
-            return Err(bad(format!("{} features, the first image had {dim}", f.len())));
+            return Err(bad(format!(
+                "{} features, the first image had {dim}",
+                f.len()
+            )));
         }
         if f.iter().any(|v| !v.is_finite()) {
             return Err(bad("non-finite feature".into()));

@@ -92,7 +92,14 @@ impl Histogram {
             draw_text(&mut img, lx, y.saturating_sub(5), &label, 2, ink);
         }
         let axis = "COSINE SIMILARITY";
-        draw_text(&mut img, left + (pw - text_width(axis, 2)) / 2, h - 18, axis, 2, ink);
+        draw_text(
+            &mut img,
+            left + (pw - text_width(axis, 2)) / 2,
+            h - 18,
+            axis,
+            2,
+            ink,
+        );
         draw_text(&mut img, left, 12, title, 2, ink);
         png_bytes(&img)
     }

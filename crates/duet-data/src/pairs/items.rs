@@ -93,11 +93,7 @@ impl Item for UndItem {
             return Some("empty question".into());
         }
         if self.options.is_empty() {
-            return self
-                .answer
-                .trim()
-                .is_empty()
-                .then(|| "empty answer".into());
+            return self.answer.trim().is_empty().then(|| "empty answer".into());
         }
         if self.options.len() > OPTION_LETTERS.len() {
             return Some(format!(
@@ -128,10 +124,7 @@ impl Item for GenItem {
         self.line = line;
     }
     fn problem(&self) -> Option<String> {
-        self.prompt
-            .trim()
-            .is_empty()
-            .then(|| "empty prompt".into())
+        self.prompt.trim().is_empty().then(|| "empty prompt".into())
     }
 }
 
@@ -230,10 +223,14 @@ mod tests {
 
     #[test]
     fn duplicate_id_names_both_lines() {
-        let line = r#"{"id":"u1","question":"q","options":["a","b"],"answer":"A","image":"images/a.png"}"#;
+        let line =
+            r#"{"id":"u1","question":"q","options":["a","b"],"answer":"A","image":"images/a.png"}"#;
         let (_d, f) = setup(&format!("{line}\n\n{line}\n"));
         let err = read_und_items(&f).unwrap_err().to_string();
-        assert!(err.contains("und.jsonl:3: duplicate id `u1` (first on line 1)"), "{err}");
+        assert!(
+            err.contains("und.jsonl:3: duplicate id `u1` (first on line 1)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -252,9 +249,15 @@ mod tests {
             r#"{"id":"u2","question":"q","options":["a","b"],"answer":"C","image":"images/a.png"}"#,
         );
         let err = read_und_items(&f).unwrap_err().to_string();
-        assert!(err.contains("item `u2`: answer `C` is not an option letter (A–B)"), "{err}");
+        assert!(
+            err.contains("item `u2`: answer `C` is not an option letter (A–B)"),
+            "{err}"
+        );
         let (_d, f) = setup(r#"{"id":"g1","prompt":"a photo of a circle","tag":"single_object"}"#);
         let err = read_gen_items(&f).unwrap_err().to_string();
-        assert!(err.contains("und.jsonl:1: item `g1`: no image path"), "{err}");
+        assert!(
+            err.contains("und.jsonl:1: item `g1`: no image path"),
+            "{err}"
+        );
     }
 }

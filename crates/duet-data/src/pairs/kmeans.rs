@@ -70,7 +70,10 @@ pub fn minibatch_kmeans(x: &Features, points: &[usize], opts: KMeansOptions) -> 
     }
     // Seed on a sample, as scikit-learn does (init_size = 3 × batch, at least 3k).
     let init = n.min((3 * opts.batch).max(3 * opts.k));
-    let sub: Vec<usize> = sample(&mut rng, n, init).into_iter().map(|i| points[i]).collect();
+    let sub: Vec<usize> = sample(&mut rng, n, init)
+        .into_iter()
+        .map(|i| points[i])
+        .collect();
     let mut c = kmeans_pp(x, &sub, opts.k, &mut rng);
     let k = c.rows();
     let mut counts = vec![0usize; k];
@@ -79,7 +82,10 @@ pub fn minibatch_kmeans(x: &Features, points: &[usize], opts: KMeansOptions) -> 
             .map(|_| points[rng.random_range(0..n)])
             .collect();
         let cn: Vec<f32> = (0..k).map(|j| norm2(c.row(j))).collect();
-        let near: Vec<usize> = batch.par_iter().map(|&i| nearest(&c, &cn, x.row(i))).collect();
+        let near: Vec<usize> = batch
+            .par_iter()
+            .map(|&i| nearest(&c, &cn, x.row(i)))
+            .collect();
         for (&i, &j) in batch.iter().zip(&near) {
             counts[j] += 1;
             let eta = 1.0 / counts[j] as f32;
@@ -90,7 +96,10 @@ pub fn minibatch_kmeans(x: &Features, points: &[usize], opts: KMeansOptions) -> 
         }
     }
     let cn: Vec<f32> = (0..k).map(|j| norm2(c.row(j))).collect();
-    let assign = points.par_iter().map(|&i| nearest(&c, &cn, x.row(i))).collect();
+    let assign = points
+        .par_iter()
+        .map(|&i| nearest(&c, &cn, x.row(i)))
+        .collect();
     KMeans {
         centroids: c,
         assign,
@@ -107,7 +116,10 @@ fn kmeans_pp(x: &Features, sub: &[usize], k: usize, rng: &mut ChaCha8Rng) -> Fea
     let first = sub[rng.random_range(0..sub.len())];
     centres.data.extend_from_slice(x.row(first));
     let sq = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum::<f32>();
-    let mut d2: Vec<f32> = sub.par_iter().map(|&i| sq(x.row(i), x.row(first))).collect();
+    let mut d2: Vec<f32> = sub
+        .par_iter()
+        .map(|&i| sq(x.row(i), x.row(first)))
+        .collect();
     while centres.rows() < k {
         let total: f64 = d2.iter().map(|&v| v as f64).sum();
         if total <= 0.0 {

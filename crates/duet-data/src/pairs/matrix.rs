@@ -21,7 +21,11 @@ impl Features {
     }
 
     pub fn rows(&self) -> usize {
-        if self.dim == 0 { 0 } else { self.data.len() / self.dim }
+        if self.dim == 0 {
+            0
+        } else {
+            self.data.len() / self.dim
+        }
     }
 
     pub fn row(&self, i: usize) -> &[f32] {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
-use rand::seq::IndexedRandom;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::complete::{Annotator, McQa};
@@ -16,8 +16,9 @@ use crate::error::{DataError, Result};
 use crate::io::read_jsonl;
 use crate::records::option_letter;
 use crate::shapeworld::dataset::SceneRecord;
-use crate::shapeworld::questions::{caption, questions};
+use crate::shapeworld::questions::{Question, caption, questions};
 use crate::shapeworld::scene::Scene;
+use crate::shapeworld::vocab::{Color, Shape, plural};
 
 /// Scene graphs by canonical image path.
 #[derive(Debug, Clone, Default)]
@@ -91,10 +92,43 @@ pub(crate) fn stable_hash(s: &str) -> u64 {
     })
 }
 
+/// A question about the entities the prompt names (PairUni: QA "targeting
+/// the entities and attributes in C"): one whose text mentions a shape or
+/// colour word of the prompt, from a few draws of the scene's questions;
+/// any question of the last draw if none does.
+fn targeted_question(scene: &Scene, prompt: &str, rng: &mut ChaCha8Rng) -> Question {
+    let named = |w: &&str| {
+        Shape::ALL
+            .iter()
+            .any(|s| s.name() == *w || plural(s.name()) == *w)
+            || Color::parse(w).is_some()
+    };
+    let targets: Vec<&str> = prompt
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(named)
+        .collect();
+    let mut last = Vec::new();
+    for _ in 0..8 {
+        let mut qs = questions(scene, rng);
+        qs.shuffle(rng);
+        let hit = qs.iter().position(|q| {
+            q.question
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .any(|w| targets.contains(&w))
+        });
+        if let Some(i) = hit {
+            return qs.swap_remove(i);
+        }
+        last = qs;
+    }
+    // A count question is always asked, so the list is never empty.
+    last.swap_remove(0)
+}
+
 /// Captions from the scene graph (every object, its colour and grid cell, so
 /// any question about the image can be answered from the caption) and one
-/// multiple-choice question per generation item, drawn from the scene's
-/// questions by a seed derived from the item id and the attempt.
+/// multiple-choice question per generation item about what its prompt
+/// names, drawn by a seed derived from the item id and the attempt.
 #[derive(Debug, Clone)]
 pub struct ShapeWorldOracle {
     pub scenes: SceneIndex,
@@ -126,14 +160,11 @@ impl Annotator for ShapeWorldOracle {
             .iter()
             .map(|it| {
                 let scene = self.scenes.require("oracle", &it.id, it.image_path())?;
-                let mut rng =
-                    ChaCha8Rng::seed_from_u64(stable_hash(&it.id) ^ (attempt as u64 + 1));
-                let qs = questions(scene, &mut rng);
-                // A count question always exists, so the list is never empty.
-                let q = qs.choose(&mut rng).expect("a count question is always asked");
+                let mut rng = ChaCha8Rng::seed_from_u64(stable_hash(&it.id) ^ (attempt as u64 + 1));
+                let q = targeted_question(scene, &it.prompt, &mut rng);
                 Ok(McQa {
-                    question: q.question.clone(),
-                    options: q.options.clone(),
+                    question: q.question,
+                    options: q.options,
                     answer: option_letter(q.answer).to_string(),
                 })
             })

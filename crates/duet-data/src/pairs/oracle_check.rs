@@ -18,12 +18,18 @@ type Check = std::result::Result<(), String>;
 
 impl Verifier for ShapeWorldOracle {
     fn check_caption(&self, item: &UndItem, text: &str) -> Check {
-        let scene = self.scenes.get(item.image_path()).ok_or("no scene graph for the image")?;
+        let scene = self
+            .scenes
+            .get(item.image_path())
+            .ok_or("no scene graph for the image")?;
         check_caption(scene, text)
     }
 
     fn check_qa(&self, item: &GenItem, qa: &McQa) -> Check {
-        let scene = self.scenes.get(item.image_path()).ok_or("no scene graph for the image")?;
+        let scene = self
+            .scenes
+            .get(item.image_path())
+            .ok_or("no scene graph for the image")?;
         check_qa(scene, qa)
     }
 }
@@ -81,7 +87,10 @@ pub fn check_caption(scene: &Scene, text: &str) -> Check {
                 && n != scene.count_shape(shape)
             {
                 let have = scene.count_shape(shape);
-                return Err(format!("says {n} {}, the image has {have}", plural(shape.name())));
+                return Err(format!(
+                    "says {n} {}, the image has {have}",
+                    plural(shape.name())
+                ));
             }
             continue;
         };
@@ -125,13 +134,21 @@ fn true_options(scene: &Scene, qa: &McQa) -> std::result::Result<Vec<usize>, Str
     };
     let unique_kind = |phrase: &str| -> std::result::Result<(Color, Shape), String> {
         let (c, s) = phrase.split_once(' ').ok_or("unknown object")?;
-        let kind = (Color::parse(c).ok_or("unknown colour")?, Shape::parse(s).ok_or("unknown shape")?);
+        let kind = (
+            Color::parse(c).ok_or("unknown colour")?,
+            Shape::parse(s).ok_or("unknown shape")?,
+        );
         match scene.count_kind(kind.1, kind.0) {
             1 => Ok(kind),
-            n => Err(format!("refers to `the {phrase}`, of which the image has {n}")),
+            n => Err(format!(
+                "refers to `the {phrase}`, of which the image has {n}"
+            )),
         }
     };
-    if let Some(rest) = q.strip_prefix("How many ").and_then(|r| r.strip_suffix(" are in the image?")) {
+    if let Some(rest) = q
+        .strip_prefix("How many ")
+        .and_then(|r| r.strip_suffix(" are in the image?"))
+    {
         let shape = Shape::ALL
             .into_iter()
             .find(|s| plural(s.name()) == rest)
@@ -139,19 +156,31 @@ fn true_options(scene: &Scene, qa: &McQa) -> std::result::Result<Vec<usize>, Str
         let n = scene.count_shape(shape).to_string();
         return Ok(only(&qa.options, &|o| o == n));
     }
-    if let Some(rest) = q.strip_prefix("What color is the ").and_then(|r| r.strip_suffix('?')) {
+    if let Some(rest) = q
+        .strip_prefix("What color is the ")
+        .and_then(|r| r.strip_suffix('?'))
+    {
         let shape = Shape::parse(rest).ok_or_else(|| format!("unknown shape `{rest}`"))?;
         let objs: Vec<_> = scene.objects.iter().filter(|o| o.shape == shape).collect();
         let [obj] = objs[..] else {
-            return Err(format!("asks about `the {rest}`, of which the image has {}", objs.len()));
+            return Err(format!(
+                "asks about `the {rest}`, of which the image has {}",
+                objs.len()
+            ));
         };
         return Ok(only(&qa.options, &|o| o == obj.color.name()));
     }
-    if let Some(rest) = q.strip_prefix("What shape is the ").and_then(|r| r.strip_suffix(" object?")) {
+    if let Some(rest) = q
+        .strip_prefix("What shape is the ")
+        .and_then(|r| r.strip_suffix(" object?"))
+    {
         let color = Color::parse(rest).ok_or_else(|| format!("unknown colour `{rest}`"))?;
         let objs: Vec<_> = scene.objects.iter().filter(|o| o.color == color).collect();
         let [obj] = objs[..] else {
-            return Err(format!("asks about `the {rest} object`; the image has {}", objs.len()));
+            return Err(format!(
+                "asks about `the {rest} object`; the image has {}",
+                objs.len()
+            ));
         };
         return Ok(only(&qa.options, &|o| o == obj.shape.name()));
     }
@@ -162,24 +191,38 @@ fn true_options(scene: &Scene, qa: &McQa) -> std::result::Result<Vec<usize>, Str
             })
         }));
     }
-    if let Some(rest) = q.strip_prefix("Where is the ").and_then(|r| r.strip_suffix('?')) {
-        let (a, b) = rest.split_once(" relative to the ").ok_or("unknown spatial form")?;
+    if let Some(rest) = q
+        .strip_prefix("Where is the ")
+        .and_then(|r| r.strip_suffix('?'))
+    {
+        let (a, b) = rest
+            .split_once(" relative to the ")
+            .ok_or("unknown spatial form")?;
         let find = |(c, s): (Color, Shape)| {
-            scene.objects.iter().find(|o| o.color == c && o.shape == s).expect("counted once")
+            scene
+                .objects
+                .iter()
+                .find(|o| o.color == c && o.shape == s)
+                .expect("counted once")
         };
         let (a, b) = (find(unique_kind(a)?), find(unique_kind(b)?));
         let rels = relative_position(&a.bbox(), &b.bbox());
         return Ok(only(&qa.options, &|o| {
-            Relation::ALL.into_iter().any(|r| r.name() == o && rels.contains(&r))
+            Relation::ALL
+                .into_iter()
+                .any(|r| r.name() == o && rels.contains(&r))
         }));
     }
-    Err(format!("cannot be checked against the scene (unknown question form: `{q}`)"))
+    Err(format!(
+        "cannot be checked against the scene (unknown question form: `{q}`)"
+    ))
 }
 
 /// Exactly one true option, and it is the answer.
 pub fn check_qa(scene: &Scene, qa: &McQa) -> Check {
     let truth = true_options(scene, qa)?;
-    let answer = letter_index(&qa.answer).ok_or_else(|| format!("answer `{}` is not a letter", qa.answer))?;
+    let answer = letter_index(&qa.answer)
+        .ok_or_else(|| format!("answer `{}` is not a letter", qa.answer))?;
     match truth[..] {
         [] => Err("no option is true of the image".into()),
         [i] if i == answer => Ok(()),

@@ -164,14 +164,21 @@ mod tests {
                 ann(b)
             )
         };
-        let text = format!("{}\n{}\n", line(1.0, "x.png", "x.png"), line(0.8, "x.png", "y.png"));
+        let text = format!(
+            "{}\n{}\n",
+            line(1.0, "x.png", "x.png"),
+            line(0.8, "x.png", "y.png")
+        );
         std::fs::write(&f, text).unwrap();
         let pairs = read_pairs(&f).unwrap();
         assert_eq!(pairs[0].pair_type, PairType::Aligned);
         assert_eq!(pairs[1].pair_type, PairType::Retrieved);
         std::fs::write(&f, line(3.0, "x.png", "y.png")).unwrap();
         let err = read_pairs(&f).unwrap_err().to_string();
-        assert!(err.contains("p.jsonl:1") && err.contains("not a cosine"), "{err}");
+        assert!(
+            err.contains("p.jsonl:1") && err.contains("not a cosine"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -196,6 +203,9 @@ mod tests {
             answer: "B".into(),
             tag: String::new(),
         };
-        assert!(a.mc_prompt().starts_with("How many?\nA. 1\nB. 2\nAnswer with"));
+        assert!(
+            a.mc_prompt()
+                .starts_with("How many?\nA. 1\nB. 2\nAnswer with")
+        );
     }
 }

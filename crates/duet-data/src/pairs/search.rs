@@ -89,7 +89,8 @@ pub fn retrieve(
                     .filter(|&(u, s)| s >= threshold && !used[u])
                     .take(top_n)
                     .collect();
-                let cut_short = list.len() == k && list.last().is_some_and(|&(_, s)| s >= threshold);
+                let cut_short =
+                    list.len() == k && list.last().is_some_and(|&(_, s)| s >= threshold);
                 if picked.len() == top_n || !cut_short || k >= und_rows.len() {
                     for (u, s) in picked {
                         used[u] = true;
@@ -126,7 +127,15 @@ mod tests {
     #[test]
     fn greedy_uses_each_understanding_item_once_and_respects_the_threshold() {
         // Understanding at angles 0, 0.1, 1.5; generation at 0.01, 0.02, 0.03, 3.0.
-        let rows = vec![unit(0.0), unit(0.1), unit(1.5), unit(0.01), unit(0.02), unit(0.03), unit(3.0)];
+        let rows = vec![
+            unit(0.0),
+            unit(0.1),
+            unit(1.5),
+            unit(0.01),
+            unit(0.02),
+            unit(0.03),
+            unit(3.0),
+        ];
         let x = Features::from_rows(&rows);
         let und = [0, 1, 2];
         let gen_rows = [3, 4, 5, 6];
@@ -153,5 +162,32 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 30);
+    }
+
+    /// An index that returns at most 5 results, like an HNSW whose ef is 5.
+    struct Capped<'a>(ExactIndex<'a>);
+
+    impl NeighbourIndex for Capped<'_> {
+        fn search(&self, query: &[f32], k: usize) -> Vec<(usize, f32)> {
+            self.0.search(query, k.min(5))
+        }
+        fn max_k(&self) -> usize {
+            5
+        }
+    }
+
+    #[test]
+    fn past_the_index_limit_an_exact_scan_takes_over() {
+        let mut rows: Vec<Vec<f32>> = (0..12).map(|_| unit(0.0)).collect();
+        rows.extend((0..10).map(|_| unit(0.05)));
+        let x = Features::from_rows(&rows);
+        let und: Vec<usize> = (0..12).collect();
+        let gen_rows: Vec<usize> = (12..22).collect();
+        let idx = Capped(ExactIndex { x: &x, rows: &und });
+        let m = retrieve(&x, &gen_rows, &und, &idx, 0.6, 1, &mut |_| {});
+        let mut seen: Vec<usize> = m.iter().map(|m| m.und_pos).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!((m.len(), seen.len()), (10, 10));
     }
 }
