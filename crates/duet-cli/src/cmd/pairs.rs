@@ -242,7 +242,11 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         "unpaired generation items: {}; unused understanding items: {}",
         stats.gen_unpaired, stats.und_unused
     );
-    let times: Vec<String> = bars.times.iter().map(|(s, t)| format!("{s} {t:.2} s")).collect();
+    let times: Vec<String> = bars
+        .times
+        .iter()
+        .map(|(s, t)| format!("{s} {t:.2} s"))
+        .collect();
     println!("time: {}", times.join(", "));
     print_similarity(&sims, &hist);
     println!("wrote {} and {}", a.out.display(), png.display());
