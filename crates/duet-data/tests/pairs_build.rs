@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use duet_data::pairs::build::resolve_image;
 use duet_data::pairs::kmeans::KMeansOptions;
+use duet_data::pairs::record::resolve_image;
 use duet_data::pairs::{
     FormCheck, GenItem, IndexChoice, Origin, PairOptions, PairRecord, PairType, PixelEmbedder,
     SceneIndex, ShapeWorldOracle, Tools, UndItem, build_pairs, read_gen_items, read_und_items,

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
 use anyhow::{bail, ensure};
-use duet_data::pairs::build::resolve_image;
+use duet_data::pairs::record::resolve_image;
 use duet_data::pairs::{Origin, PairType, SceneIndex, read_pairs};
 use duet_data::shapeworld::Scene;
 use rand::SeedableRng;

@@ -6,83 +6,17 @@
 //! the caller writes the records atomically, so an error leaves no file.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::complete::{
-    Annotator, CompletionOptions, McQa, Verifier, complete_captions, complete_questions,
-};
-use super::embed::{ImageEmbedder, l2_normalise};
-use super::hnsw::{HnswIndex, HnswOptions};
+use super::complete::{Annotator, McQa, Verifier, complete_captions, complete_questions};
+use super::embed::{ImageEmbedder, embed_all};
+use super::hnsw::HnswIndex;
 use super::items::{GenItem, UndItem};
 use super::kmeans::{KMeansOptions, medoids, minibatch_kmeans};
-use super::matrix::Features;
+use super::options::{BuildStats, IndexChoice, PairOptions, Stage};
 use super::record::{Ann, Origin, PairRecord, PairType, relative_to};
 use super::search::{ExactIndex, Match, NeighbourIndex, retrieve};
 use crate::error::{DataError, Result};
-
-/// Which nearest-neighbour search retrieval uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IndexChoice {
-    Exact,
-    Hnsw,
-    /// HNSW from `hnsw_min` remaining understanding items on, else exact.
-    Auto,
-}
-
-/// The builder's knobs (docs/pairs.md lists them with their sources).
-#[derive(Debug, Clone)]
-pub struct PairOptions {
-    /// K; `None`: one cluster per 20 items (PairUni: 4,971 aligned of ~107k).
-    pub clusters: Option<usize>,
-    pub kmeans: KMeansOptions,
-    /// δ: retrieved pairs need at least this cosine (PairUni: 0.6).
-    pub threshold: f32,
-    /// Understanding items per generation item (PairUni: not stated; 1).
-    pub top_n: usize,
-    pub index: IndexChoice,
-    pub hnsw_min: usize,
-    pub hnsw: HnswOptions,
-    pub completion: CompletionOptions,
-}
-
-impl Default for PairOptions {
-    fn default() -> Self {
-        PairOptions {
-            clusters: None,
-            kmeans: KMeansOptions::new(0),
-            threshold: 0.6,
-            top_n: 1,
-            index: IndexChoice::Auto,
-            hnsw_min: 20_000,
-            hnsw: HnswOptions::default(),
-            completion: CompletionOptions::default(),
-        }
-    }
-}
-
-/// Pipeline stages, for progress reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Embed,
-    Cluster,
-    Retrieve,
-    Caption,
-    Question,
-}
-
-/// What the builder did, for the summary.
-#[derive(Debug, Clone, Default)]
-pub struct BuildStats {
-    pub images: usize,
-    pub clusters: usize,
-    pub aligned_from_und: usize,
-    pub aligned_from_gen: usize,
-    pub retrieved: usize,
-    /// Generation items left without a partner ≥ δ.
-    pub gen_unpaired: usize,
-    pub und_unused: usize,
-    pub index: &'static str,
-}
 
 /// The models the builder calls.
 pub struct Tools<'a> {
@@ -281,35 +215,4 @@ pub fn build_pairs(
         index: if use_hnsw { "hnsw" } else { "exact" },
     };
     Ok((records, stats))
-}
-
-/// Embeds in the embedder's batches and L2-normalises.
-fn embed_all(
-    embedder: &mut dyn ImageEmbedder,
-    images: &[&Path],
-    progress: &mut dyn FnMut(Stage, usize, usize),
-) -> Result<Features> {
-    let mut feats: Vec<Vec<f32>> = Vec::with_capacity(images.len());
-    for chunk in images.chunks(embedder.batch_size().max(1)) {
-        let got = embedder.embed(chunk)?;
-        if got.len() != chunk.len() {
-            return Err(DataError::Embedding {
-                embedder: embedder.name(),
-                image: chunk[0].to_path_buf(),
-                reason: format!("{} vectors for a batch of {}", got.len(), chunk.len()),
-            });
-        }
-        feats.extend(got);
-        progress(Stage::Embed, feats.len(), images.len());
-    }
-    l2_normalise(&mut feats, images, &embedder.name())?;
-    Ok(Features::from_rows(&feats))
-}
-
-/// Where PairUG-style image paths point, for callers that resolve them.
-pub fn resolve_image(pairs_file: &Path, image_path: &str) -> PathBuf {
-    pairs_file
-        .parent()
-        .unwrap_or(Path::new(""))
-        .join(image_path)
 }

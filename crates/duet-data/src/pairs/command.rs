@@ -12,45 +12,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::complete::{Annotator, McQa};
 use super::items::{GenItem, UndItem};
+use super::protocol::{Reply, Request, clip};
 use crate::error::{DataError, Result};
-
-/// One request line.
-#[derive(Debug, Serialize)]
-struct Request<'a> {
-    id: &'a str,
-    task: &'static str,
-    attempt: usize,
-    image: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prompt: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    question: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    options: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    answer: Option<&'a str>,
-}
-
-/// One reply line: a caption, a QA, or an error.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Reply {
-    id: String,
-    #[serde(default)]
-    caption: Option<String>,
-    #[serde(default)]
-    question: Option<String>,
-    #[serde(default)]
-    options: Option<Vec<String>>,
-    #[serde(default)]
-    answer: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-}
 
 /// A running annotator program.
 pub struct CommandAnnotator {
@@ -202,13 +167,6 @@ fn err(command: &str, item: &str, reason: String) -> DataError {
         annotator: format!("command:{command}"),
         item: item.to_string(),
         reason,
-    }
-}
-
-fn clip(s: &str) -> String {
-    match s.char_indices().nth(120) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
     }
 }
 

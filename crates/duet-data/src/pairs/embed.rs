@@ -11,6 +11,8 @@ use image::RgbImage;
 use image::imageops::FilterType;
 use rayon::prelude::*;
 
+use super::matrix::Features;
+use super::options::Stage;
 use crate::error::{DataError, Result};
 
 /// Maps images to feature vectors of one fixed length.
@@ -240,4 +242,27 @@ pub fn l2_normalise(feats: &mut [Vec<f32>], images: &[&Path], embedder: &str) ->
         }
     }
     Ok(())
+}
+
+/// Embeds in the embedder's batches and L2-normalises.
+pub fn embed_all(
+    embedder: &mut dyn ImageEmbedder,
+    images: &[&Path],
+    progress: &mut dyn FnMut(Stage, usize, usize),
+) -> Result<Features> {
+    let mut feats: Vec<Vec<f32>> = Vec::with_capacity(images.len());
+    for chunk in images.chunks(embedder.batch_size().max(1)) {
+        let got = embedder.embed(chunk)?;
+        if got.len() != chunk.len() {
+            return Err(DataError::Embedding {
+                embedder: embedder.name(),
+                image: chunk[0].to_path_buf(),
+                reason: format!("{} vectors for a batch of {}", got.len(), chunk.len()),
+            });
+        }
+        feats.extend(got);
+        progress(Stage::Embed, feats.len(), images.len());
+    }
+    l2_normalise(&mut feats, images, &embedder.name())?;
+    Ok(Features::from_rows(&feats))
 }

@@ -144,6 +144,14 @@ pub fn relative_to(target: &Path, base: &Path) -> PathBuf {
     out
 }
 
+/// Where PairUG-style image paths point, for callers that resolve them.
+pub fn resolve_image(pairs_file: &Path, image_path: &str) -> PathBuf {
+    pairs_file
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(image_path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
 //! `duet pairs …`
 
+mod summary;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,12 +12,9 @@ use duet_data::pairs::hnsw::HnswOptions;
 use duet_data::pairs::kmeans::KMeansOptions;
 use duet_data::pairs::{
     Annotator, CommandAnnotator, CompletionOptions, FormCheck, Histogram, IndexChoice, PairOptions,
-    PairType, PixelEmbedder, SceneIndex, ShapeWorldOracle, Stage, Tools, Verifier, build_pairs,
+    PairType, PixelEmbedder, SceneIndex, ShapeWorldOracle, Tools, Verifier, build_pairs,
     read_gen_items, read_und_items,
 };
-use indicatif::ProgressBar;
-
-use crate::progress::bar;
 
 #[derive(Subcommand)]
 pub enum PairsCmd {
@@ -182,7 +181,7 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let mut bars = Bars::default();
+    let mut bars = summary::Bars::default();
     let tools = Tools {
         embedder: &mut embedder,
         annotator: annotator.as_mut(),
@@ -220,48 +219,18 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", png.display()))?;
     write_jsonl(&a.out, &records).with_context(|| format!("writing {}", a.out.display()))?;
 
-    println!(
-        "{} understanding, {} generation items, {} distinct images",
-        und.len(),
-        gens.len(),
-        stats.images
+    let counts = (und.len(), gens.len());
+    summary::print(
+        &stats,
+        records.len(),
+        counts,
+        a.threshold,
+        &bars,
+        &sims,
+        &hist,
     );
-    println!("{} clusters; index: {}", stats.clusters, stats.index);
-    println!(
-        "aligned:   {:>6}  ({} from understanding, {} from generation)",
-        stats.aligned_from_und + stats.aligned_from_gen,
-        stats.aligned_from_und,
-        stats.aligned_from_gen
-    );
-    println!(
-        "retrieved: {:>6}  (similarity ≥ {})",
-        stats.retrieved, a.threshold
-    );
-    println!("total:     {:>6}", records.len());
-    println!(
-        "unpaired generation items: {}; unused understanding items: {}",
-        stats.gen_unpaired, stats.und_unused
-    );
-    let times: Vec<String> = bars
-        .times
-        .iter()
-        .map(|(s, t)| format!("{s} {t:.2} s"))
-        .collect();
-    println!("time: {}", times.join(", "));
-    print_similarity(&sims, &hist);
     println!("wrote {} and {}", a.out.display(), png.display());
     Ok(())
-}
-
-fn print_similarity(sims: &[f32], hist: &Histogram) {
-    if sims.is_empty() {
-        return;
-    }
-    let mean = sims.iter().sum::<f32>() / sims.len() as f32;
-    let min = sims.iter().copied().fold(f32::INFINITY, f32::min);
-    let max = sims.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    println!("retrieved similarity: min {min:.3}, mean {mean:.3}, max {max:.3}");
-    print!("{}", hist.to_text(40));
 }
 
 /// `pairs.jsonl` → `pairs.hist.png`.
@@ -271,37 +240,4 @@ fn sibling(out: &Path, suffix: &str) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     out.with_file_name(format!("{stem}{suffix}"))
-}
-
-/// One progress bar per pipeline stage, and the time each stage took.
-#[derive(Default)]
-struct Bars {
-    current: Option<(Stage, &'static str, ProgressBar, std::time::Instant)>,
-    times: Vec<(&'static str, f64)>,
-}
-
-impl Bars {
-    fn update(&mut self, stage: Stage, done: usize, total: usize) {
-        if self.current.as_ref().is_none_or(|(s, ..)| *s != stage) {
-            self.finish();
-            let label = match stage {
-                Stage::Embed => "embedding",
-                Stage::Cluster => "k-means",
-                Stage::Retrieve => "retrieval",
-                Stage::Caption => "captions",
-                Stage::Question => "questions",
-            };
-            self.current = Some((stage, label, bar(label, total), std::time::Instant::now()));
-        }
-        if let Some((_, _, pb, _)) = &self.current {
-            pb.set_position(done as u64);
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some((_, label, pb, t)) = self.current.take() {
-            self.times.push((label, t.elapsed().as_secs_f64()));
-            pb.finish_and_clear();
-        }
-    }
 }
