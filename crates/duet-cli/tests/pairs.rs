@@ -185,4 +185,21 @@ fn failing_or_silent_annotator_is_named_and_nothing_is_written() {
     nothing_written(&outdir);
     let res = build(&split, &und, &out, &["--annotator", "gpt"]);
     fails_with(&res, &["expected `oracle` or `command:PROGRAM`"]);
+    // An item whose image has no scene graph is named before any work.
+    let other = t.path().join("other.png");
+    std::fs::copy(split.join("images/000001.png"), &other).unwrap();
+    let line = std::fs::read_to_string(&und)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace("images/000000.png", p(&other));
+    let lonely = split.join("lonely.jsonl");
+    std::fs::write(&lonely, line).unwrap();
+    let res = build(&split, &lonely, &out, &[]);
+    fails_with(
+        &res,
+        &["lonely.jsonl:1: item `train_", "has no scene graph in"],
+    );
+    nothing_written(&outdir);
 }

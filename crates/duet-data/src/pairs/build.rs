@@ -93,6 +93,8 @@ pub fn build_pairs(
         IndexChoice::Hnsw => true,
         IndexChoice::Auto => und_rem.len() >= opts.hnsw_min,
     };
+    // The index build counts as retrieval time.
+    progress(Stage::Retrieve, 0, gen_rem.len());
     let exact = ExactIndex {
         x: &x,
         rows: &und_rem_rows,

@@ -130,10 +130,31 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
     let need_scenes = use_scenes || a.annotator == "oracle";
     if need_scenes && scenes.is_empty() {
         bail!(
-            "the ShapeWorld oracle needs scene graphs: no scenes.jsonl beside {} or {}; pass --scenes",
+            "the oracle annotator and the shapeworld check need scene graphs: no scenes.jsonl beside {} or {}; pass --scenes",
             a.und.display(),
             a.gens.display()
         );
+    }
+    if need_scenes {
+        // Every item must have its scene, or the oracle could only fail late.
+        let und_lines = und.iter().map(|i| (&a.und, i.line, &i.id, i.image_path()));
+        let gen_lines = gens
+            .iter()
+            .map(|i| (&a.gens, i.line, &i.id, i.image_path()));
+        for (file, line, id, image) in und_lines.chain(gen_lines) {
+            if scenes.get(image).is_none() {
+                bail!(
+                    "{}:{line}: item `{id}`: image {} has no scene graph in {}",
+                    file.display(),
+                    image.display(),
+                    scene_files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
     }
     let oracle = ShapeWorldOracle::new(scenes);
     let mut annotator: Box<dyn Annotator> = match a.annotator.strip_prefix("command:") {
@@ -217,7 +238,11 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
     );
     write_atomic(&png, &hist.to_png(&title))
         .with_context(|| format!("writing {}", png.display()))?;
-    write_jsonl(&a.out, &records).with_context(|| format!("writing {}", a.out.display()))?;
+    if let Err(e) = write_jsonl(&a.out, &records) {
+        // Both outputs or neither.
+        let _ = std::fs::remove_file(&png);
+        return Err(e).with_context(|| format!("writing {}", a.out.display()));
+    }
 
     let counts = (und.len(), gens.len());
     summary::print(
