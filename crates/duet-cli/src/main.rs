@@ -25,6 +25,9 @@ enum Command {
     /// Build the embedded ShapeWorld base model (VQ, encoder, SFT).
     #[command(subcommand)]
     Pretrain(cmd::pretrain::PretrainCmd),
+    /// Build understanding–generation pairs (PairUni's PairUG files).
+    #[command(subcommand)]
+    Pairs(cmd::pairs::PairsCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +35,7 @@ fn main() -> std::process::ExitCode {
         Command::Data(c) => cmd::data::run(c),
         Command::Eval(c) => cmd::eval::run(c),
         Command::Pretrain(c) => cmd::pretrain::run(c),
+        Command::Pairs(c) => cmd::pairs::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -44,6 +44,49 @@ pub enum DataError {
     Unrealisable { prompt: String, reason: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("{path}:{line}: item `{id}`: {reason}")]
+    BadItem {
+        path: PathBuf,
+        line: usize,
+        id: String,
+        reason: String,
+    },
+    #[error("{path}:{line}: duplicate id `{id}` (first on line {first_line})")]
+    DuplicateId {
+        path: PathBuf,
+        line: usize,
+        id: String,
+        first_line: usize,
+    },
+    #[error("{path}:{line}: item `{id}`: image {image} not found")]
+    MissingImage {
+        path: PathBuf,
+        line: usize,
+        id: String,
+        image: PathBuf,
+    },
+    #[error("annotator `{annotator}`, item `{item}`: {reason}")]
+    Annotator {
+        annotator: String,
+        item: String,
+        reason: String,
+    },
+    #[error(
+        "item `{item}`: every {kind} from annotator `{annotator}` contradicted its source ({attempts} attempts); last: {reason}"
+    )]
+    Inconsistent {
+        annotator: String,
+        item: String,
+        kind: &'static str,
+        attempts: usize,
+        reason: String,
+    },
+    #[error("embedder `{embedder}`, image {image}: {reason}")]
+    Embedding {
+        embedder: String,
+        image: PathBuf,
+        reason: String,
+    },
     #[error(
         "refusing to evaluate: {count} prompt(s) of {eval_file} also occur in training split {train_file} (first: `{first}`)"
     )]

@@ -15,6 +15,15 @@ use crate::error::{DataError, Result};
 /// Reads a JSON-lines file; blank lines are skipped, and a malformed line is
 /// reported with its 1-based line number.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    Ok(read_jsonl_numbered(path)?
+        .into_iter()
+        .map(|(_, item)| item)
+        .collect())
+}
+
+/// Like [`read_jsonl`], with each item's 1-based line number, for checks that
+/// must point at the offending line (duplicate ids, missing images).
+pub fn read_jsonl_numbered<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut out = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
@@ -27,7 +36,7 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
             line: i + 1,
             source,
         })?;
-        out.push(item);
+        out.push((i + 1, item));
     }
     Ok(out)
 }

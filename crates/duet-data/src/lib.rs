@@ -8,6 +8,8 @@
 //! - [`geometry`]: boxes and GenEval's relative-position rule, shared by the
 //!   generator (to build valid scenes) and the scorer (to check them).
 //! - [`perturb`]: image corruptions (noise, blur, JPEG) for robustness checks.
+//! - [`pairs`]: understanding–generation pairs (PairUni's PairUG): completion,
+//!   clustering, retrieval.
 //!
 //! This crate has no deep-learning dependency: models reach it through traits
 //! implemented in the crates that own them.
@@ -15,6 +17,7 @@
 pub mod error;
 pub mod geometry;
 pub mod io;
+pub mod pairs;
 pub mod perturb;
 pub mod records;
 pub mod shapeworld;

@@ -105,7 +105,9 @@ pub fn option_letter(i: usize) -> char {
 }
 
 /// Accepts `["a", "b"]` or MMMU's `"['a', 'b']"`.
-fn options_list_or_python_repr<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn options_list_or_python_repr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
