@@ -94,7 +94,7 @@ impl JanusConfig {
             "shapeworld" => JanusConfig {
                 text_config: text(512, 128, 344, 4, 4, 2),
                 vision_config: vision(64, 2, 4, 8, 128),
-                vq_config: vq(512, 64, vec![1, 2, 2, 4], 1, 128),
+                vq_config: vq(512, 64, vec![1, 1, 2, 4], 0, 128),
                 image_token_id: 6,
                 tie_word_embeddings: Some(false),
                 model_type: default_janus(),

@@ -51,7 +51,15 @@ fn main() {
         max_steps: steps,
         batch_size: batch,
         learning_rate: lr,
-        crop_size: std::env::var("DUET_VQ_CROP").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
+        method: if std::env::var("DUET_VQ_METHOD").as_deref() == Ok("patch") {
+            duet_rl::pretrain::vq::VqMethod::PatchKmeans
+        } else {
+            duet_rl::pretrain::vq::VqMethod::StraightThrough
+        },
+        crop_size: std::env::var("DUET_VQ_CROP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         crop_until: 0.8,
         foreground_weight: std::env::var("DUET_VQ_FG")
             .ok()

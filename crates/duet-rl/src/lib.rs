@@ -7,6 +7,7 @@
 //! The RL objectives and trainer are not implemented yet (the RL issue).
 
 pub mod checkpoint;
+pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod optim;

@@ -393,8 +393,17 @@ mod tests {
         assert_eq!(meta["step"], "1");
         let mut keys: Vec<_> = t.keys().cloned().collect();
         keys.sort();
-        assert_eq!(keys, ["bias.exp_avg", "bias.exp_avg_sq", "weight.exp_avg", "weight.exp_avg_sq"]);
-        let back = AdamW::<Cpu>::load::<Linear<B>, B>(AdamWConfig::default(), &l, &path, &dev).unwrap();
+        assert_eq!(
+            keys,
+            [
+                "bias.exp_avg",
+                "bias.exp_avg_sq",
+                "weight.exp_avg",
+                "weight.exp_avg_sq"
+            ]
+        );
+        let back =
+            AdamW::<Cpu>::load::<Linear<B>, B>(AdamWConfig::default(), &l, &path, &dev).unwrap();
         assert_eq!(back.step, 1);
         // A model of another shape is refused with the tensor named.
         let other: Linear<B> = LinearConfig::new(2, 4).init(&dev);

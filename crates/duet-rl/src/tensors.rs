@@ -53,10 +53,11 @@ pub fn write_safetensors(
     Ok(())
 }
 
+/// Flattened tensors by name.
+pub type Flat = HashMap<String, Vec<f32>>;
+
 /// Reads every tensor of a safetensors file as flattened f32, plus its metadata.
-pub fn read_safetensors(
-    path: &Path,
-) -> Result<(HashMap<String, Vec<f32>>, HashMap<String, String>)> {
+pub fn read_safetensors(path: &Path) -> Result<(Flat, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| RlError::io(path, e))?;
     let bad = |message: String| RlError::Checkpoint {
         path: path.display().to_string(),

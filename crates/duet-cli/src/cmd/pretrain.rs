@@ -100,8 +100,12 @@ pub fn run(cmd: PretrainCmd) -> Result<()> {
     }
     if measure {
         let t = Instant::now();
-        let r = duet_rl::pretrain::report::measure::<duet_model::Cpu>(&recipe, &layout, &Default::default())
-            .context("measuring the run")?;
+        let r = duet_rl::pretrain::report::measure::<duet_model::Cpu>(
+            &recipe,
+            &layout,
+            &Default::default(),
+        )
+        .context("measuring the run")?;
         let path = args.out.join("report.json");
         let text = serde_json::to_string_pretty(&r).expect("plain data");
         duet_data::io::write_atomic(&path, text.as_bytes())?;
@@ -117,7 +121,10 @@ pub fn run(cmd: PretrainCmd) -> Result<()> {
             100.0 * r.encoder_retrieval_top1,
             r.encoder_retrieval_scenes
         );
-        println!("base MC accuracy {:.3} ({} unparsed)", r.base.mc_accuracy, r.base.mc_unparsed);
+        println!(
+            "base MC accuracy {:.3} ({} unparsed)",
+            r.base.mc_accuracy, r.base.mc_unparsed
+        );
         for (k, v) in &r.mc_accuracy_by_type {
             println!("  {k:<16} {v:.3}");
         }
@@ -125,7 +132,11 @@ pub fn run(cmd: PretrainCmd) -> Result<()> {
         for (k, v) in &r.geneval_by_task {
             println!("  {k:<16} {v:.3}");
         }
-        println!("report: {} (measured in {:.1} s)", path.display(), t.elapsed().as_secs_f64());
+        println!(
+            "report: {} (measured in {:.1} s)",
+            path.display(),
+            t.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

@@ -8,3 +8,4 @@ pub mod report;
 pub mod sft;
 pub mod tokenizer;
 pub mod vq;
+pub mod vq_codes;

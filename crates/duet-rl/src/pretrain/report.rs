@@ -59,13 +59,16 @@ fn held_out(run: &RunLayout, n: usize) -> Result<Vec<(SceneRecord, RgbImage)>> {
 }
 
 fn stage_dir(run: &RunLayout, s: Stage) -> Result<std::path::PathBuf> {
-    checkpoint::latest(&run.stage(s))?.ok_or_else(|| {
-        RlError::Data(format!("no checkpoint in {}", run.stage(s).display()))
-    })
+    checkpoint::latest(&run.stage(s))?
+        .ok_or_else(|| RlError::Data(format!("no checkpoint in {}", run.stage(s).display())))
 }
 
 /// VQ metrics of the finished VQ stage on `scenes`.
-pub fn vq_report<B: Backend>(vq_dir: &Path, scenes: &[(SceneRecord, RgbImage)], device: &B::Device) -> Result<VqReport> {
+pub fn vq_report<B: Backend>(
+    vq_dir: &Path,
+    scenes: &[(SceneRecord, RgbImage)],
+    device: &B::Device,
+) -> Result<VqReport> {
     let (_, model) = duet_model::checkpoint::load::<B>(vq_dir, device)?;
     let detector = ShapeDetector::new(&ShapeWorldConfig::default());
     let k = model.vqmodel.quantize.embedding.weight.dims()[0];
@@ -101,7 +104,11 @@ pub fn vq_report<B: Backend>(vq_dir: &Path, scenes: &[(SceneRecord, RgbImage)], 
 }
 
 /// Measures a finished run (all three stages).
-pub fn measure<B: Backend>(recipe: &Recipe, run: &RunLayout, device: &B::Device) -> Result<PretrainReport> {
+pub fn measure<B: Backend>(
+    recipe: &Recipe,
+    run: &RunLayout,
+    device: &B::Device,
+) -> Result<PretrainReport> {
     let scenes = held_out(run, recipe.encoder_eval_scenes)?;
     let vq = vq_report::<B>(&stage_dir(run, Stage::Vq)?, &scenes, device)?;
     let tok = JanusTokenizer::from_file(&run.tokenizer())?;
@@ -115,7 +122,11 @@ pub fn measure<B: Backend>(recipe: &Recipe, run: &RunLayout, device: &B::Device)
         vq,
         encoder_retrieval_top1: top1,
         encoder_retrieval_scenes: scenes.len(),
-        mc_accuracy_by_type: base.mc_by_type.iter().map(|(k, t)| (k.clone(), t.acc())).collect(),
+        mc_accuracy_by_type: base
+            .mc_by_type
+            .iter()
+            .map(|(k, t)| (k.clone(), t.acc()))
+            .collect(),
         geneval_by_task: base
             .geneval
             .tasks

@@ -27,6 +27,11 @@ use crate::optim::{AdamW, AdamWConfig, SchedulerType, learning_rate};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VqTrainConfig {
+    /// `straight_through` (VQ-VAE with a learned codebook) or
+    /// `patch_kmeans` (codes fixed by k-means over patches; see `vq_codes`).
+    pub method: VqMethod,
+    /// Weight of the encoder's code cross-entropy (`patch_kmeans`).
+    pub code_loss_weight: f64,
     pub max_steps: usize,
     pub batch_size: usize,
     pub learning_rate: f64,
@@ -55,6 +60,8 @@ pub struct VqTrainConfig {
 impl Default for VqTrainConfig {
     fn default() -> Self {
         VqTrainConfig {
+            method: VqMethod::StraightThrough,
+            code_loss_weight: 0.1,
             max_steps: 300,
             batch_size: 8,
             learning_rate: 2e-3,
@@ -75,6 +82,14 @@ impl Default for VqTrainConfig {
             },
         }
     }
+}
+
+/// How the codebook is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VqMethod {
+    StraightThrough,
+    PatchKmeans,
 }
 
 /// What one step or an evaluation reports.
@@ -125,6 +140,30 @@ struct Forward<B: Backend> {
     latents: Tensor<B, 2>,
 }
 
+/// The training loss (shape pixels weighted by `fg_weight`) and the plain
+/// MSE of a reconstruction.
+pub(crate) fn reconstruction_loss<B: Backend>(
+    x_hat: Tensor<B, 4>,
+    x: Tensor<B, 4>,
+    fg_weight: f64,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let err = (x_hat - x.clone()).square();
+    let reconstruction = err.clone().mean();
+    // Shapes cover a small part of each image: weighting their pixels makes
+    // colour and outline, not the flat background, drive the early steps.
+    if fg_weight == 1.0 {
+        return (reconstruction.clone(), reconstruction);
+    }
+    let fg = x
+        .sub_scalar(BACKGROUND)
+        .abs()
+        .max_dim(1)
+        .greater_elem(0.05)
+        .float();
+    let w = fg * (fg_weight - 1.0) + 1.0;
+    ((err * w.clone()).sum() / (w.sum() * 3.0), reconstruction)
+}
+
 /// ShapeWorld's background in model pixel space ([-1, 1]).
 const BACKGROUND: f32 = 48.0 / 127.5 - 1.0;
 
@@ -144,22 +183,7 @@ fn forward<B: Backend>(vq: &VqVae<B>, x: Tensor<B, 4>, beta: f64, fg_weight: f64
     let q_st = zn.clone() + (q - zn.clone()).detach();
     let grid = q_st.reshape([b, h, w, e]).permute([0, 3, 1, 2]);
     let x_hat = vq.decode_latents(grid);
-    let err = (x_hat - x.clone()).square();
-    let reconstruction = err.clone().mean();
-    // Shapes cover a small part of each image: weighting their pixels makes
-    // colour and outline, not the flat background, drive the early steps.
-    let rec_loss = if fg_weight != 1.0 {
-        let fg = x
-            .sub_scalar(BACKGROUND)
-            .abs()
-            .max_dim(1)
-            .greater_elem(0.05)
-            .float();
-        let w = fg * (fg_weight - 1.0) + 1.0;
-        (err * w.clone()).sum() / (w.sum() * 3.0)
-    } else {
-        reconstruction.clone()
-    };
+    let (rec_loss, reconstruction) = reconstruction_loss(x_hat, x, fg_weight);
     let loss = rec_loss + codebook + commit * beta;
     Forward {
         loss,
@@ -237,12 +261,33 @@ pub fn train<B: AutodiffBackend>(
         history = state.log_history;
     }
     let restart_stop = (cfg.restart_until * cfg.max_steps as f64) as usize;
+    let mut code_accuracy = f64::NAN;
+    let patch = (cfg.method == VqMethod::PatchKmeans).then(|| {
+        let q = &model_cfg.vq_config;
+        let grid = 1u32 << (q.channel_multiplier.len().saturating_sub(1));
+        super::vq_codes::fit(images, grid, q.num_embeddings, q.embed_dim, cfg.seed)
+    });
+    if let Some(pc) = &patch {
+        let p = model.vqmodel.quantize.embedding.weight.clone();
+        let w = Tensor::<B, 2>::from_data(
+            TensorData::new(pc.codebook.clone(), [pc.k, pc.embed_dim]),
+            &device,
+        );
+        model.vqmodel.quantize.embedding.weight = p.clone().transform_for_load(w, p.id);
+    }
     // Crops are aligned to the code grid so every crop is whole tokens.
-    let grid = 1usize << (model_cfg.vq_config.channel_multiplier.len().saturating_sub(1));
+    let grid = 1usize
+        << (model_cfg
+            .vq_config
+            .channel_multiplier
+            .len()
+            .saturating_sub(1));
     for step in start..cfg.max_steps {
         let t_step = std::time::Instant::now();
         let mut rng = step_rng(cfg.seed, step);
-        let cropping = cfg.crop_size > 0 && (step as f64) < cfg.crop_until * cfg.max_steps as f64;
+        let cropping = patch.is_none()
+            && cfg.crop_size > 0
+            && (step as f64) < cfg.crop_until * cfg.max_steps as f64;
         let batch: Vec<RgbImage> = (0..cfg.batch_size)
             .map(|_| {
                 let img = &images[rng.random_range(0..images.len())];
@@ -254,15 +299,48 @@ pub fn train<B: AutodiffBackend>(
             })
             .collect();
         let batch: Vec<&RgbImage> = batch.iter().collect();
-        let f = forward(
-            &model.vqmodel,
-            to_tensor::<B>(&batch, &device),
-            cfg.beta,
-            cfg.foreground_weight,
-        );
-        for &c in &f.codes {
-            usage[c as usize] += 1;
-        }
+        let f = if let Some(pc) = &patch {
+            // Same draws as above, re-made to know the images' indices.
+            let mut rng2 = step_rng(cfg.seed, step);
+            let targets: Vec<&Vec<u32>> = (0..cfg.batch_size)
+                .map(|_| &pc.codes[rng2.random_range(0..images.len())])
+                .collect();
+            for t in &targets {
+                for &c in t.iter() {
+                    usage[c as usize] += 1;
+                }
+            }
+            let book = Tensor::<B, 2>::from_data(
+                TensorData::new(pc.codebook.clone(), [pc.k, pc.embed_dim]),
+                &device,
+            );
+            let s = super::vq_codes::forward(
+                &model.vqmodel,
+                to_tensor::<B>(&batch, &device),
+                &targets,
+                book,
+                cfg.foreground_weight,
+                cfg.code_loss_weight,
+            );
+            code_accuracy = s.code_accuracy;
+            Forward {
+                loss: s.loss,
+                reconstruction: s.reconstruction,
+                codes: vec![],
+                latents: Tensor::zeros([1, 1], &device),
+            }
+        } else {
+            let f = forward(
+                &model.vqmodel,
+                to_tensor::<B>(&batch, &device),
+                cfg.beta,
+                cfg.foreground_weight,
+            );
+            for &c in &f.codes {
+                usage[c as usize] += 1;
+            }
+            f
+        };
         let rec: f64 = f.reconstruction.clone().into_scalar().elem();
         let loss: f64 = f.loss.clone().into_scalar().elem();
         if !loss.is_finite() {
@@ -282,7 +360,7 @@ pub fn train<B: AutodiffBackend>(
         let (m, stats) = optim.update(lr, model, grads)?;
         model = m;
         if cfg.restart_every > 0 && (step + 1) % cfg.restart_every == 0 {
-            if step < restart_stop {
+            if step < restart_stop && patch.is_none() {
                 model.vqmodel =
                     restart_dead_codes(model.vqmodel, &usage, f.latents.inner(), &mut rng);
             }
@@ -296,7 +374,7 @@ pub fn train<B: AutodiffBackend>(
         };
         history.push(serde_json::json!({
             "step": step + 1, "step_time_s": t_step.elapsed().as_secs_f64(), "loss": loss, "reconstruction": rec,
-            "learning_rate": lr, "grad_norm": stats.grad_norm,
+            "learning_rate": lr, "grad_norm": stats.grad_norm, "code_accuracy": code_accuracy,
         }));
         on_step(step, metrics);
         let last = step + 1 == cfg.max_steps;
@@ -332,7 +410,10 @@ fn crop(img: &RgbImage, size: usize, grid: usize, rng: &mut impl Rng) -> RgbImag
     let bg = duet_data::shapeworld::BACKGROUND;
     let mut best = (0usize, 0usize, 0usize);
     for k in 0..3 {
-        let (x, y) = (rng.random_range(0..nx) * grid, rng.random_range(0..ny) * grid);
+        let (x, y) = (
+            rng.random_range(0..nx) * grid,
+            rng.random_range(0..ny) * grid,
+        );
         let fg = (y..y + size)
             .flat_map(|yy| (x..x + size).map(move |xx| (xx, yy)))
             .filter(|&(xx, yy)| img.get_pixel(xx as u32, yy as u32).0 != bg)
@@ -341,7 +422,8 @@ fn crop(img: &RgbImage, size: usize, grid: usize, rng: &mut impl Rng) -> RgbImag
             best = (x, y, fg);
         }
     }
-    image::imageops::crop_imm(img, best.0 as u32, best.1 as u32, size as u32, size as u32).to_image()
+    image::imageops::crop_imm(img, best.0 as u32, best.1 as u32, size as u32, size as u32)
+        .to_image()
 }
 
 /// Stores the codebook unit-norm, as it is used (computed off the graph:

@@ -28,6 +28,8 @@ pub enum PairsCmd {
 enum Embedder {
     /// Colour, edge-direction and blob-count histograms (no model).
     Pixels,
+    /// The contrastive encoder of `duet pretrain encoder` (give `--encoder`).
+    Encoder,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -70,6 +72,10 @@ pub struct BuildArgs {
     top_n: usize,
     #[arg(long, value_enum, default_value_t = Embedder::Pixels)]
     embedder: Embedder,
+    /// Encoder checkpoint directory for `--embedder encoder`
+    /// (e.g. runs/base/encoder/checkpoint-250).
+    #[arg(long)]
+    encoder: Option<PathBuf>,
     /// `oracle` (ShapeWorld scene graphs) or `command:PROGRAM ARGS…` (JSON
     /// lines over stdin/stdout, see docs/pairs.md).
     #[arg(long, default_value = "oracle")]
@@ -169,8 +175,18 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
         ),
     };
     let verifier: &dyn Verifier = if use_scenes { &oracle } else { &FormCheck };
-    let mut embedder = match a.embedder {
-        Embedder::Pixels => PixelEmbedder::default(),
+    let mut embedder: Box<dyn duet_data::pairs::ImageEmbedder> = match a.embedder {
+        Embedder::Pixels => Box::new(PixelEmbedder::default()),
+        Embedder::Encoder => {
+            let dir = a
+                .encoder
+                .as_ref()
+                .context("--embedder encoder needs --encoder DIR")?;
+            Box::new(
+                duet_rl::embed::EncoderEmbedder::<duet_model::Cpu>::load(dir, &Default::default())
+                    .with_context(|| format!("loading the encoder in {}", dir.display()))?,
+            )
+        }
     };
     let opts = PairOptions {
         clusters: a.clusters,
@@ -204,7 +220,7 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut bars = summary::Bars::default();
     let tools = Tools {
-        embedder: &mut embedder,
+        embedder: embedder.as_mut(),
         annotator: annotator.as_mut(),
         verifier,
     };
