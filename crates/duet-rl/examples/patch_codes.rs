@@ -9,6 +9,7 @@ use duet_data::records::Task;
 use duet_data::shapeworld::prompts::prompt_space;
 use duet_data::shapeworld::{Scene, ShapeWorldConfig, realise, render};
 use duet_eval::detector::{Detector, SceneMatch, ShapeDetector, match_scene};
+use duet_rl::pretrain::vq_codes::patches;
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 
@@ -25,23 +26,6 @@ fn scenes(n: usize, seed: u64) -> Vec<(Scene, image::RgbImage)> {
             (s, img)
         })
         .collect()
-}
-
-fn patches(img: &image::RgbImage, p: u32) -> Vec<Vec<f32>> {
-    let mut out = Vec::new();
-    for gy in 0..img.height() / p {
-        for gx in 0..img.width() / p {
-            let mut v = Vec::with_capacity((p * p * 3) as usize);
-            for y in 0..p {
-                for x in 0..p {
-                    let px = img.get_pixel(gx * p + x, gy * p + y).0;
-                    v.extend(px.iter().map(|&c| c as f32 / 255.0));
-                }
-            }
-            out.push(v);
-        }
-    }
-    out
 }
 
 fn main() {

@@ -74,6 +74,40 @@ pub fn save(
     Ok(dest)
 }
 
+/// A stage's checkpoint settings.
+pub struct SavePolicy {
+    pub max_steps: usize,
+    /// Save every this many steps (0 = only at the end).
+    pub save_steps: usize,
+    pub save_total_limit: usize,
+    pub seed: u64,
+}
+
+/// Saves `checkpoint-<done>` when `done` is a multiple of `save_steps` or
+/// the last step (and an output directory is given).
+pub fn save_if_due(
+    output_dir: Option<&Path>,
+    policy: &SavePolicy,
+    done: usize,
+    history: &[serde_json::Value],
+    extra: serde_json::Value,
+    write_model: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let due = done == policy.max_steps
+        || (policy.save_steps > 0 && done.is_multiple_of(policy.save_steps));
+    let Some(dir) = output_dir.filter(|_| due) else {
+        return Ok(());
+    };
+    let state = TrainerState {
+        global_step: done,
+        max_steps: policy.max_steps,
+        seed: policy.seed,
+        log_history: history.to_vec(),
+        extra,
+    };
+    save(dir, &state, policy.save_total_limit, write_model).map(|_| ())
+}
+
 /// Complete checkpoints in `output_dir`, oldest first.
 pub fn list(output_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let mut out = Vec::new();

@@ -15,7 +15,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::vq::{RunDir, to_tensor};
-use crate::checkpoint::{self, OPTIMIZER, TrainerState, step_rng};
+use crate::checkpoint::{self, OPTIMIZER, SavePolicy, step_rng};
 use crate::error::{Result, RlError};
 use crate::optim::{AdamW, AdamWConfig, SchedulerType, learning_rate};
 
@@ -162,22 +162,24 @@ pub fn train<B: AutodiffBackend>(
             "step": step + 1, "step_time_s": t_step.elapsed().as_secs_f64(), "loss": value, "learning_rate": lr, "grad_norm": stats.grad_norm,
         }));
         on_step(step, value);
-        let last = step + 1 == cfg.max_steps;
-        if let Some(run) = run
-            && (last || (cfg.save_steps > 0 && (step + 1) % cfg.save_steps == 0))
-        {
-            let state = TrainerState {
-                global_step: step + 1,
-                max_steps: cfg.max_steps,
-                seed: cfg.seed,
-                log_history: history.clone(),
-                extra: serde_json::Value::Null,
-            };
-            checkpoint::save(&run.output_dir, &state, cfg.save_total_limit, |dir| {
+        let policy = SavePolicy {
+            max_steps: cfg.max_steps,
+            save_steps: cfg.save_steps,
+            save_total_limit: cfg.save_total_limit,
+            seed: cfg.seed,
+        };
+        let dir = run.map(|r| r.output_dir.as_path());
+        checkpoint::save_if_due(
+            dir,
+            &policy,
+            step + 1,
+            &history,
+            serde_json::Value::Null,
+            |dir| {
                 contrastive::save(&enc, enc_cfg, dir)?;
                 optim.save::<ContrastiveEncoder<B>, B>(&enc, &dir.join(OPTIMIZER))
-            })?;
-        }
+            },
+        )?;
     }
     Ok(enc)
 }

@@ -19,7 +19,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, OPTIMIZER, TrainerState, latest, read_state, step_rng};
+use crate::checkpoint::{self, OPTIMIZER, SavePolicy, latest, read_state, step_rng};
 use crate::error::{Result, RlError};
 use crate::optim::{AdamW, AdamWConfig, SchedulerType, learning_rate};
 
@@ -377,22 +377,24 @@ pub fn train<B: AutodiffBackend>(
             "learning_rate": lr, "grad_norm": stats.grad_norm, "code_accuracy": code_accuracy,
         }));
         on_step(step, metrics);
-        let last = step + 1 == cfg.max_steps;
-        if let Some(run) = run
-            && (last || (cfg.save_steps > 0 && (step + 1) % cfg.save_steps == 0))
-        {
-            let state = TrainerState {
-                global_step: step + 1,
-                max_steps: cfg.max_steps,
-                seed: cfg.seed,
-                log_history: history.clone(),
-                extra: serde_json::json!({ "code_usage": usage }),
-            };
-            checkpoint::save(&run.output_dir, &state, cfg.save_total_limit, |dir| {
+        let policy = SavePolicy {
+            max_steps: cfg.max_steps,
+            save_steps: cfg.save_steps,
+            save_total_limit: cfg.save_total_limit,
+            seed: cfg.seed,
+        };
+        let dir = run.map(|r| r.output_dir.as_path());
+        checkpoint::save_if_due(
+            dir,
+            &policy,
+            step + 1,
+            &history,
+            serde_json::json!({ "code_usage": usage }),
+            |dir| {
                 duet_model::checkpoint::save(&model, model_cfg, None, None, dir)?;
                 optim.save::<Janus<B>, B>(&model, &dir.join(OPTIMIZER))
-            })?;
-        }
+            },
+        )?;
     }
     model.vqmodel = unit_norm_codebook(model.vqmodel);
     Ok(model)

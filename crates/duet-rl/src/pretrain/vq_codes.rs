@@ -33,7 +33,8 @@ pub struct PatchCodes {
     pub codes: Vec<Vec<u32>>,
 }
 
-fn patches(img: &RgbImage, p: u32) -> Vec<Vec<f32>> {
+/// The `p`-pixel patches of an image, row-major, as RGB in [0, 1].
+pub fn patches(img: &RgbImage, p: u32) -> Vec<Vec<f32>> {
     let mut out = Vec::new();
     for gy in 0..img.height() / p {
         for gx in 0..img.width() / p {
