@@ -9,3 +9,4 @@ pub mod sft;
 pub mod tokenizer;
 pub mod vq;
 pub mod vq_codes;
+pub mod vq_loss;

@@ -116,7 +116,8 @@ pub fn forward<B: Backend>(
     let q = book.clone().select(0, idx.clone());
     let grid = q.reshape([b, side, side, e]).permute([0, 3, 1, 2]);
     let x_hat = vq.decode_latents(grid);
-    let (rec_loss, reconstruction) = super::vq::reconstruction_loss(x_hat, x.clone(), fg_weight);
+    let (rec_loss, reconstruction) =
+        super::vq_loss::reconstruction_loss(x_hat, x.clone(), fg_weight);
     let z = vq.quant_conv.forward(vq.encoder.forward(x));
     let [_, _, h, w] = z.dims();
     let z = z.permute([0, 2, 3, 1]).reshape([b * h * w, e]);
