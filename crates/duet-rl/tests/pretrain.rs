@@ -132,6 +132,10 @@ fn a_miniature_recipe_runs_end_to_end_and_a_killed_run_resumes_to_the_same_weigh
         recipe::run::<B>(&recipe, &run_b, &ALL, false, &dev, &mut p)
     }));
     assert!(killed.is_err(), "the simulated kill happened");
+    // Starting afresh over the unfinished run's checkpoints is refused.
+    let err = recipe::run::<B>(&recipe, &run_b, &ALL, false, &dev, &mut steps(None))
+        .expect_err("refused without --resume");
+    assert!(err.to_string().contains("--resume"), "{err}");
     let mut p = steps(None);
     let base_b = recipe::run::<B>(&recipe, &run_b, &ALL, true, &dev, &mut p)
         .unwrap()

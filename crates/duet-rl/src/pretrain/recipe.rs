@@ -237,14 +237,20 @@ pub fn run<B: AutodiffBackend>(
     finished(&run.stage(Stage::Sft), recipe.sft.max_steps)
 }
 
+/// The step a stage starts at. Without `--resume`, leftover checkpoints of
+/// an unfinished run are an error (as HF's `overwrite_output_dir`): a fresh
+/// run would mix its checkpoints with theirs.
 fn start_step(rd: &RunDir) -> Result<usize> {
-    if !rd.resume {
-        return Ok(0);
+    match checkpoint::latest(&rd.output_dir)? {
+        Some(d) if rd.resume => Ok(checkpoint::read_state(&d)?.global_step),
+        Some(d) => Err(RlError::Checkpoint {
+            path: d.display().to_string(),
+            message: "an unfinished run's checkpoint is here: pass --resume to continue it, \
+                      or use another --out"
+                .into(),
+        }),
+        None => Ok(0),
     }
-    Ok(match checkpoint::latest(&rd.output_dir)? {
-        Some(d) => checkpoint::read_state(&d)?.global_step,
-        None => 0,
-    })
 }
 
 /// (image, caption) pairs of the training scenes.
