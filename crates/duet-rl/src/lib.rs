@@ -4,12 +4,13 @@
 //! self-rewards and LVRPO alignment rewards, and the trainer that runs them,
 //! generic over a burn `AutodiffBackend` — plus [`pretrain`], the supervised
 //! stages that produce the embedded ShapeWorld base model.
-//! The RL objectives and trainer are not implemented yet (the RL issue).
 
+pub mod advantage;
 pub mod checkpoint;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod loss;
 pub mod optim;
 pub mod pretrain;
 pub mod tasks;
