@@ -28,6 +28,8 @@ enum Command {
     /// Build understanding–generation pairs (PairUni's PairUG files).
     #[command(subcommand)]
     Pairs(cmd::pairs::PairsCmd),
+    /// RL post-training: GRPO, PairGRPO, dual self-rewards, LVRPO.
+    Rl(cmd::rl::RlArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +38,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(c) => cmd::eval::run(c),
         Command::Pretrain(c) => cmd::pretrain::run(c),
         Command::Pairs(c) => cmd::pairs::run(c),
+        Command::Rl(a) => cmd::rl::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -90,6 +90,17 @@ impl<B: Backend> ContrastiveEncoder<B> {
         l2_normalize(apply(&self.visual_projection, pooled))
     }
 
+    /// Unit-norm embeddings of every patch `[batch, patches, projection_dim]`
+    /// (the pooled embedding is the normalised mean of these before
+    /// normalisation), for dense, per-region scores.
+    pub fn embed_patches(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {
+        let h = self.vision_model.forward(pixels).last_hidden_state; // [b, p, d]
+        let [b, p, d] = h.dims();
+        let z = apply(&self.visual_projection, h.reshape([b * p, d]));
+        let e = z.dims()[1];
+        l2_normalize(z).reshape([b, p, e])
+    }
+
     /// Unit-norm text embeddings of token rows (no padding inside a row).
     pub fn embed_texts(&self, rows: &[Vec<u32>]) -> Result<Tensor<B, 2>> {
         if rows.is_empty() || rows.iter().any(Vec::is_empty) {

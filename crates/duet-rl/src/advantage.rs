@@ -193,10 +193,7 @@ pub fn combined_advantages(
                 .iter()
                 .map(|c| {
                     let a = advantages(c, groups, ScaleRewards::Group, std_eps);
-                    c.iter()
-                        .zip(a.values)
-                        .map(|(r, v)| r.map(|_| v))
-                        .collect()
+                    c.iter().zip(a.values).map(|(r, v)| r.map(|_| v)).collect()
                 })
                 .collect();
             let summed = weighted_sum(&per, weights);

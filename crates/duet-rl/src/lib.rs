@@ -13,7 +13,9 @@ pub mod eval;
 pub mod loss;
 pub mod optim;
 pub mod pretrain;
+pub mod rewards;
 pub mod tasks;
 pub mod tensors;
+pub mod trainer;
 
 pub use error::{Result, RlError};

@@ -199,7 +199,12 @@ pub fn policy_loss<B: Backend>(
     } = batch;
     let [rows, t] = logp.dims();
     let old = old_logp.unwrap_or_else(|| logp.clone().detach());
-    let ratio = importance_ratio(logp.clone(), old, mask.clone(), cfg.importance_sampling_level);
+    let ratio = importance_ratio(
+        logp.clone(),
+        old,
+        mask.clone(),
+        cfg.importance_sampling_level,
+    );
     let adv = advantages.reshape([rows, 1]).repeat_dim(1, t);
     let lo = 1.0 - cfg.epsilon;
     let hi = 1.0 + cfg.epsilon_high.unwrap_or(cfg.epsilon);

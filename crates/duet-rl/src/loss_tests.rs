@@ -1,9 +1,7 @@
 //! The RL math against hand-computed values, and a finite-difference check
 //! of the loss gradient on a toy policy.
 use super::*;
-use crate::advantage::{
-    Aggregation, PairWeightFn, ScaleRewards, advantages, combined_advantages,
-};
+use crate::advantage::{Aggregation, PairWeightFn, ScaleRewards, advantages, combined_advantages};
 use burn::backend::Autodiff;
 use burn::tensor::activation::log_softmax;
 use duet_data::pairs::PairType;
@@ -79,13 +77,21 @@ fn advantages_in_every_scale_mode() {
     close(b.values[5], 0.0, 0.0);
     // None: centred only.
     let n = advantages(&r, &g, ScaleRewards::None, eps);
-    assert_eq!(n.values, vec![0.5, -0.5, -0.5, 0.5, 0.0, 0.0, 0.0, 0.0, -0.5, 0.0, 0.5]);
+    assert_eq!(
+        n.values,
+        vec![0.5, -0.5, -0.5, 0.5, 0.0, 0.0, 0.0, 0.0, -0.5, 0.0, 0.5]
+    );
 }
 
 #[test]
 fn zero_variance_and_singleton_groups_give_zero_not_nan() {
     for scale in [ScaleRewards::Group, ScaleRewards::Batch, ScaleRewards::None] {
-        let a = advantages(&[Some(2.0), Some(2.0), Some(7.0), None], &[0, 0, 1, 1], scale, 0.0);
+        let a = advantages(
+            &[Some(2.0), Some(2.0), Some(7.0), None],
+            &[0, 0, 1, 1],
+            scale,
+            0.0,
+        );
         assert_eq!(a.values, vec![0.0, 0.0, 0.0, 0.0], "{scale:?}");
         assert!(a.values.iter().all(|v| v.is_finite()));
         assert_eq!(a.zero_std, vec![true, true]);
@@ -98,8 +104,16 @@ fn pair_weights() {
         assert_eq!(f.weight(PairType::Aligned, 0.3), 1.0);
     }
     assert_eq!(PairWeightFn::One.weight(PairType::Retrieved, 0.64), 1.0);
-    close(PairWeightFn::Linear.weight(PairType::Retrieved, 0.64), 0.64, 1e-12);
-    close(PairWeightFn::Sqrt.weight(PairType::Retrieved, 0.64), 0.8, 1e-12);
+    close(
+        PairWeightFn::Linear.weight(PairType::Retrieved, 0.64),
+        0.64,
+        1e-12,
+    );
+    close(
+        PairWeightFn::Sqrt.weight(PairType::Retrieved, 0.64),
+        0.8,
+        1e-12,
+    );
     assert_eq!(PairWeightFn::Sqrt.weight(PairType::Retrieved, -0.2), 0.0);
 }
 
@@ -110,10 +124,24 @@ fn aggregation_modes() {
     let comps = vec![vec![Some(1.0), Some(0.0)], vec![Some(0.2), Some(0.4)]];
     let w = [1.0, 1.0];
     // Sum then normalise: rewards [1.2, 0.4], mean 0.8, std sqrt(0.32).
-    let a = combined_advantages(&comps, &w, &[0, 0], Aggregation::SumThenNormalize, ScaleRewards::Group, 0.0);
+    let a = combined_advantages(
+        &comps,
+        &w,
+        &[0, 0],
+        Aggregation::SumThenNormalize,
+        ScaleRewards::Group,
+        0.0,
+    );
     close(a.values[0], 0.4 / 0.32f64.sqrt(), 1e-12);
     // Normalise then sum: each component gives ±1/√2 → sums [0, 0].
-    let b = combined_advantages(&comps, &w, &[0, 0], Aggregation::NormalizeThenSum, ScaleRewards::Group, 0.0);
+    let b = combined_advantages(
+        &comps,
+        &w,
+        &[0, 0],
+        Aggregation::NormalizeThenSum,
+        ScaleRewards::Group,
+        0.0,
+    );
     close(b.values[0], 0.0, 1e-12);
     close(b.values[1], 0.0, 1e-12);
 }
@@ -195,7 +223,15 @@ fn clipping_when_the_ratio_has_moved() {
         epsilon_high: Some(0.6),
         ..cfg
     };
-    let (loss2, _) = policy_loss(b2, &cfg2, &Normalizer { sequences: 1, tokens: 1.0, ..norm });
+    let (loss2, _) = policy_loss(
+        b2,
+        &cfg2,
+        &Normalizer {
+            sequences: 1,
+            tokens: 1.0,
+            ..norm
+        },
+    );
     close(scalar(loss2), -1.5, 1e-6);
 }
 
@@ -240,7 +276,12 @@ fn simpo_loss_value() {
 }
 
 /// Log-probs of fixed tokens under logits `θ` `[rows, T, V]`.
-fn toy_logp<B: Backend>(theta: Tensor<B, 3>, tokens: &[i64], rows: usize, t: usize) -> Tensor<B, 2> {
+fn toy_logp<B: Backend>(
+    theta: Tensor<B, 3>,
+    tokens: &[i64],
+    rows: usize,
+    t: usize,
+) -> Tensor<B, 2> {
     let dev = theta.device();
     let idx = Tensor::<B, 3, Int>::from_data(TensorData::new(tokens.to_vec(), [rows, t, 1]), &dev);
     log_softmax(theta, 2).gather(2, idx).reshape([rows, t])
@@ -250,16 +291,24 @@ fn toy_logp<B: Backend>(theta: Tensor<B, 3>, tokens: &[i64], rows: usize, t: usi
 fn gradient_matches_finite_differences() {
     let (rows, t, v) = (3usize, 4usize, 5usize);
     let dev = Default::default();
-    let theta0: Vec<f32> = (0..rows * t * v).map(|i| ((i * 37 % 17) as f32 - 8.0) / 6.0).collect();
+    let theta0: Vec<f32> = (0..rows * t * v)
+        .map(|i| ((i * 37 % 17) as f32 - 8.0) / 6.0)
+        .collect();
     let tokens: Vec<i64> = (0..rows * t).map(|i| (i * 3 % v) as i64).collect();
     let cur = Tensor::<Cpu, 3>::from_data(TensorData::new(theta0.clone(), [rows, t, v]), &dev);
     let base = toy_logp(cur, &tokens, rows, t);
     // Old log-probs offset so ratios sit inside and outside the clip range,
     // away from its edges; a reference for the k3 term.
-    let offs: Vec<f32> = (0..rows * t).map(|i| [0.05, -0.4, 0.0, 0.4, -0.05][i % 5]).collect();
+    let offs: Vec<f32> = (0..rows * t)
+        .map(|i| [0.05, -0.4, 0.0, 0.4, -0.05][i % 5])
+        .collect();
     let old = base.clone() + Tensor::from_data(TensorData::new(offs, [rows, t]), &dev);
     let reference = base.clone() * 1.1 - 0.05;
-    let mask = t2(&[&[1.0, 1.0, 1.0, 0.0], &[1.0, 1.0, 1.0, 1.0], &[1.0, 1.0, 0.0, 0.0]]);
+    let mask = t2(&[
+        &[1.0, 1.0, 1.0, 0.0],
+        &[1.0, 1.0, 1.0, 1.0],
+        &[1.0, 1.0, 0.0, 0.0],
+    ]);
     let adv = t1(&[1.3, -0.7, 0.4]);
     let cfg = PolicyLossConfig {
         loss_type: LossType::Grpo,
@@ -304,5 +353,8 @@ fn gradient_matches_finite_differences() {
         worst = worst.max((fd - g[i] as f64).abs());
     }
     assert!(worst < 2e-3, "max |finite difference − autodiff| = {worst}");
-    assert!(g.iter().any(|x| x.abs() > 1e-2), "the gradient is not trivially zero");
+    assert!(
+        g.iter().any(|x| x.abs() > 1e-2),
+        "the gradient is not trivially zero"
+    );
 }

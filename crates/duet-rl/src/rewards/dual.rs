@@ -1,0 +1,156 @@
+//! Dual self-rewards (SUDER, methods.md §4.3): a sample is scored by the
+//! model's own likelihood of the original input in the reverse direction,
+//! per token (so caption length does not decide), with no external model.
+
+use burn::prelude::*;
+use duet_model::generate::ImageGenConfig;
+use duet_model::logprobs::{GenLogprobMode, TokenLogprobs, image_logprobs, text_logprobs};
+use duet_model::sampling::SamplingConfig;
+use duet_model::{GenerationIds, Janus};
+use image::RgbImage;
+
+use super::{Reward, Sample, ScoreCtx, Scorer};
+use crate::error::{Result, RlError};
+use crate::tasks;
+use crate::tensors::to_vec;
+use crate::trainer::data::UndKind;
+
+/// Rows scored per forward pass.
+const CHUNK: usize = 32;
+
+fn pick<'a, B: Backend>(ctx: &'a ScoreCtx<B>, scorer: Scorer, name: &str) -> Result<&'a Janus<B>> {
+    match scorer {
+        Scorer::Policy => Ok(ctx.policy),
+        Scorer::FrozenInit => ctx.frozen.ok_or_else(|| {
+            RlError::Data(format!(
+                "reward `{name}` needs the frozen initial model, which was not loaded"
+            ))
+        }),
+    }
+}
+
+/// Mean log-prob per row over its real tokens.
+pub fn row_means<B: Backend>(lp: TokenLogprobs<B>) -> Vec<f64> {
+    let [rows, t] = lp.logprobs.dims();
+    let v = to_vec(lp.logprobs);
+    let m = to_vec(lp.mask);
+    (0..rows)
+        .map(|r| {
+            let s: f64 = (0..t).map(|k| v[r * t + k] as f64).sum();
+            let n: f64 = (0..t).map(|k| m[r * t + k] as f64).sum();
+            s / n.max(1.0)
+        })
+        .collect()
+}
+
+/// The conditional (no CFG) image-token scoring config.
+pub fn cond_image_cfg(ids: &GenerationIds) -> ImageGenConfig {
+    ImageGenConfig {
+        num_tokens: 0,
+        cfg_scale: 1.0,
+        pad_id: ids.pad_token_id,
+        bos_id: ids.bos_token_id,
+        boi_id: ids
+            .generation_kwargs
+            .boi_token_id
+            .unwrap_or(ids.bos_token_id),
+        sampling: SamplingConfig::default(),
+        use_cache: false,
+    }
+}
+
+/// R_U for caption rollouts: `mean_k log p(x_v^k | caption, x_v^<k)`.
+pub struct DualUnderstanding {
+    pub name: String,
+    pub scorer: Scorer,
+}
+
+impl<B: Backend> Reward<B> for DualUnderstanding {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn score(&mut self, ctx: &ScoreCtx<B>, samples: &[Sample]) -> Result<Vec<Option<f64>>> {
+        let model = pick(ctx, self.scorer, &self.name)?;
+        let mut out = vec![None; samples.len()];
+        let todo: Vec<(usize, &str, &[u32])> = samples
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Sample::Understanding {
+                    item,
+                    codes,
+                    response,
+                    ..
+                } if matches!(item.kind, UndKind::Caption { .. }) => Some((i, *response, *codes)),
+                _ => None,
+            })
+            .collect();
+        let cfg = cond_image_cfg(ctx.ids);
+        for chunk in todo.chunks(CHUNK) {
+            let prompts = chunk
+                .iter()
+                .map(|(_, caption, _)| tasks::generation_ids(ctx.tokenizer, caption))
+                .collect::<Result<Vec<_>>>()?;
+            let codes: Vec<Vec<u32>> = chunk.iter().map(|(_, _, c)| c.to_vec()).collect();
+            let lp = image_logprobs(model, &prompts, &codes, GenLogprobMode::Cond, &cfg)?;
+            for ((i, _, _), m) in chunk.iter().zip(row_means(lp)) {
+                out[*i] = Some(m);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// R_G for image rollouts: `mean_k log p(x_t^k | image, x_t^<k)` of the
+/// original prompt, asked as a caption.
+pub struct DualGeneration {
+    pub name: String,
+    pub scorer: Scorer,
+}
+
+impl<B: Backend> Reward<B> for DualGeneration {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn score(&mut self, ctx: &ScoreCtx<B>, samples: &[Sample]) -> Result<Vec<Option<f64>>> {
+        let model = pick(ctx, self.scorer, &self.name)?;
+        let device = model.lm_head.weight.device();
+        let n_img = model
+            .vision_model
+            .embeddings
+            .position_embedding
+            .weight
+            .dims()[0];
+        let prompt = tasks::understanding_ids(ctx.tokenizer, tasks::CAPTION_QUESTION, n_img)?;
+        let mut out = vec![None; samples.len()];
+        let todo: Vec<(usize, &str, &RgbImage)> = samples
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Sample::Generation { item, image, .. } => {
+                    Some((i, item.meta.prompt.as_str(), *image))
+                }
+                _ => None,
+            })
+            .collect();
+        for chunk in todo.chunks(CHUNK) {
+            let responses = chunk
+                .iter()
+                .map(|(_, text, _)| tasks::response_ids(ctx.tokenizer, text, ctx.ids.eos_token_id))
+                .collect::<Result<Vec<_>>>()?;
+            let prompts = vec![prompt.clone(); chunk.len()];
+            let imgs: Vec<&RgbImage> = chunk.iter().map(|(_, _, im)| *im).collect();
+            let lp = text_logprobs(
+                model,
+                &prompts,
+                &responses,
+                Some(tasks::pixels(&imgs, &device)),
+                ctx.ids.pad_token_id,
+            )?;
+            for ((i, _, _), m) in chunk.iter().zip(row_means(lp)) {
+                out[*i] = Some(m);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,174 @@
+//! Rollouts through the model's sampling API on a backend without autodiff
+//! (the trainer passes `model.valid()`), so no graph is built: G answers per
+//! understanding item, G images (tokens with CFG, then VQ-decoded) per
+//! generation prompt.
+
+use burn::prelude::*;
+use duet_model::generate::{ImageGenConfig, TextGenConfig, generate_image_tokens, generate_text};
+use duet_model::prompts::JanusTokenizer;
+use duet_model::sampling::SamplingConfig;
+use duet_model::{GenerationIds, Janus};
+use image::RgbImage;
+
+use super::config::RlConfig;
+use super::data::RlData;
+use crate::error::Result;
+use crate::eval::decode_codes;
+use crate::tasks;
+
+/// Understanding rollouts of one item.
+#[derive(Debug, Clone)]
+pub struct UndRollout {
+    pub item: usize,
+    pub prompt: Vec<u32>,
+    /// Sampled ids (up to and including EOS when it came).
+    pub response: Vec<u32>,
+    pub text: String,
+    /// Whether generation hit `max_completion_length` without EOS.
+    pub truncated: bool,
+}
+
+/// Generation rollouts of one item.
+#[derive(Debug, Clone)]
+pub struct GenRollout {
+    pub item: usize,
+    pub prompt: Vec<u32>,
+    pub codes: Vec<u32>,
+    pub image: RgbImage,
+}
+
+fn sampling(cfg: &RlConfig, seed: u64) -> SamplingConfig {
+    SamplingConfig {
+        temperature: cfg.temperature,
+        top_k: cfg.top_k,
+        top_p: cfg.top_p,
+        seed,
+    }
+}
+
+/// `num_generations` answers for each of `items` (indices into `data.und`).
+pub fn understanding<B: Backend>(
+    model: &Janus<B>,
+    tok: &JanusTokenizer,
+    ids: &GenerationIds,
+    data: &RlData,
+    items: &[usize],
+    cfg: &RlConfig,
+    seed: u64,
+) -> Result<Vec<UndRollout>> {
+    let device = model.lm_head.weight.device();
+    let n_img = model
+        .vision_model
+        .embeddings
+        .position_embedding
+        .weight
+        .dims()[0];
+    let rows: Vec<usize> = items
+        .iter()
+        .flat_map(|&i| std::iter::repeat_n(i, cfg.num_generations))
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for (c, chunk) in rows.chunks(cfg.micro_batch_size).enumerate() {
+        let prompts = chunk
+            .iter()
+            .map(|&i| tasks::understanding_ids(tok, &data.und[i].question, n_img))
+            .collect::<Result<Vec<_>>>()?;
+        let imgs: Vec<&RgbImage> = chunk
+            .iter()
+            .map(|&i| &data.images[data.und[i].image])
+            .collect();
+        let text_cfg = TextGenConfig {
+            max_new_tokens: cfg.max_completion_length,
+            stop_tokens: vec![ids.eos_token_id],
+            pad_id: ids.pad_token_id,
+            sampling: sampling(cfg, seed.wrapping_add(c as u64)),
+        };
+        let resp = generate_text(
+            model,
+            &prompts,
+            Some(tasks::pixels(&imgs, &device)),
+            &text_cfg,
+        )?;
+        for ((&item, prompt), response) in chunk.iter().zip(prompts).zip(resp) {
+            let truncated = response.last() != Some(&ids.eos_token_id);
+            out.push(UndRollout {
+                item,
+                text: tasks::decode_response(tok, &response, ids.eos_token_id)?,
+                prompt,
+                response,
+                truncated,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The image-generation settings of rollouts and of `cfg`-mode log-probs.
+pub fn image_cfg(
+    model_tokens: usize,
+    ids: &GenerationIds,
+    cfg: &RlConfig,
+    seed: u64,
+) -> ImageGenConfig {
+    ImageGenConfig {
+        num_tokens: model_tokens,
+        cfg_scale: cfg.cfg_weight,
+        pad_id: ids.pad_token_id,
+        bos_id: ids.bos_token_id,
+        boi_id: ids
+            .generation_kwargs
+            .boi_token_id
+            .unwrap_or(ids.bos_token_id),
+        sampling: sampling(cfg, seed),
+        use_cache: true,
+    }
+}
+
+/// `num_generations` images for each of `items` (indices into
+/// `data.generation`).
+pub fn generation<B: Backend>(
+    model: &Janus<B>,
+    tok: &JanusTokenizer,
+    ids: &GenerationIds,
+    data: &RlData,
+    items: &[usize],
+    cfg: &RlConfig,
+    seed: u64,
+) -> Result<Vec<GenRollout>> {
+    let n_img = model
+        .vision_model
+        .embeddings
+        .position_embedding
+        .weight
+        .dims()[0];
+    let rows: Vec<usize> = items
+        .iter()
+        .flat_map(|&i| std::iter::repeat_n(i, cfg.num_generations))
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    // CFG doubles the rows of each forward pass.
+    let per = (cfg.micro_batch_size / if cfg.cfg_weight != 1.0 { 2 } else { 1 }).max(1);
+    for (c, chunk) in rows.chunks(per).enumerate() {
+        let prompts = chunk
+            .iter()
+            .map(|&i| tasks::generation_ids(tok, &data.generation[i].meta.prompt))
+            .collect::<Result<Vec<_>>>()?;
+        let gen_cfg = image_cfg(
+            n_img,
+            ids,
+            cfg,
+            seed.wrapping_add(1_000_003 * (c as u64 + 1)),
+        );
+        let codes = generate_image_tokens(model, &prompts, &gen_cfg)?;
+        let images = decode_codes(model, &codes)?;
+        for (((&item, prompt), codes), image) in chunk.iter().zip(prompts).zip(codes).zip(images) {
+            out.push(GenRollout {
+                item,
+                prompt,
+                codes,
+                image,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,382 @@
+//! The gradient side of a step: per-token log-probs of the rollouts under
+//! the live policy (with autodiff), the GRPO-family loss or SimPO, and
+//! gradient accumulation over micro-batches of each task.
+
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use duet_model::Janus;
+use duet_model::logprobs::{TokenLogprobs, image_logprobs, text_logprobs};
+
+use super::batch::{Experience, StepCtx};
+use super::config::{Algorithm, RlConfig};
+use super::rollout::image_cfg;
+use crate::error::{Result, RlError};
+use crate::loss::{LossStats, Normalizer, PolicyBatch, policy_loss, simpo_loss};
+use crate::tasks;
+use crate::tensors::to_vec;
+
+/// Which rows of a task a micro-batch holds.
+#[derive(Clone, Copy)]
+enum Task {
+    Und,
+    Gen,
+}
+
+/// Log-probs of rows `rows` of `task` under `model`.
+fn logprobs<B: Backend>(
+    model: &Janus<B>,
+    ctx: &StepCtx<impl Backend>,
+    exp: &Experience,
+    task: Task,
+    rows: &[usize],
+) -> Result<TokenLogprobs<B>> {
+    let device = model.lm_head.weight.device();
+    match task {
+        Task::Und => {
+            let prompts: Vec<Vec<u32>> =
+                rows.iter().map(|&r| exp.und[r].0.prompt.clone()).collect();
+            let responses: Vec<Vec<u32>> = rows
+                .iter()
+                .map(|&r| exp.und[r].0.response.clone())
+                .collect();
+            let imgs: Vec<&image::RgbImage> = rows
+                .iter()
+                .map(|&r| &ctx.data.images[ctx.data.und[exp.und[r].0.item].image])
+                .collect();
+            Ok(text_logprobs(
+                model,
+                &prompts,
+                &responses,
+                Some(tasks::pixels(&imgs, &device)),
+                ctx.ids.pad_token_id,
+            )?)
+        }
+        Task::Gen => {
+            let prompts: Vec<Vec<u32>> = rows
+                .iter()
+                .map(|&r| exp.generation[r].0.prompt.clone())
+                .collect();
+            let codes: Vec<Vec<u32>> = rows
+                .iter()
+                .map(|&r| exp.generation[r].0.codes.clone())
+                .collect();
+            let cfg = image_cfg(codes[0].len(), ctx.ids, ctx.cfg, 0);
+            Ok(image_logprobs(
+                model,
+                &prompts,
+                &codes,
+                ctx.cfg.gen_logprob_mode,
+                &cfg,
+            )?)
+        }
+    }
+}
+
+fn host_rows<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
+    to_vec(t)
+}
+
+fn tensor_like<B: Backend>(v: &[f32], shape: [usize; 2], device: &B::Device) -> Tensor<B, 2> {
+    Tensor::from_data(TensorData::new(v.to_vec(), shape), device)
+}
+
+/// Numbers an update reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpdateReport {
+    pub loss: f64,
+    pub stats: LossStats,
+    pub grad_norm: f64,
+    /// Mean |log π_θ − log π_old| over tokens in the last iteration (0 with
+    /// one iteration).
+    pub ratio_drift: f64,
+}
+
+/// Task, micro-batches of row indices, and the task's normaliser.
+fn plan(
+    exp: &Experience,
+    cfg: &RlConfig,
+    n_img: usize,
+) -> Vec<(Task, Vec<Vec<usize>>, Normalizer, f64)> {
+    let mut out = Vec::new();
+    let mb = cfg.micro_batch_size;
+    let und_tokens: f64 = exp.und.iter().map(|r| r.0.response.len() as f64).sum();
+    if !exp.und.is_empty() {
+        let chunks: Vec<Vec<usize>> = (0..exp.und.len())
+            .collect::<Vec<_>>()
+            .chunks(mb)
+            .map(<[usize]>::to_vec)
+            .collect();
+        let norm = Normalizer {
+            sequences: exp.und.len(),
+            tokens: und_tokens,
+            micro_batches: chunks.len(),
+            max_completion_length: cfg.max_completion_length,
+        };
+        out.push((Task::Und, chunks, norm, cfg.understanding_loss_weight));
+    }
+    if !exp.generation.is_empty() {
+        let chunks: Vec<Vec<usize>> = (0..exp.generation.len())
+            .collect::<Vec<_>>()
+            .chunks(mb)
+            .map(<[usize]>::to_vec)
+            .collect();
+        let norm = Normalizer {
+            sequences: exp.generation.len(),
+            tokens: (exp.generation.len() * n_img) as f64,
+            micro_batches: chunks.len(),
+            max_completion_length: n_img,
+        };
+        out.push((Task::Gen, chunks, norm, cfg.generation_loss_weight));
+    }
+    out
+}
+
+fn nonfinite(what: &str, detail: String) -> RlError {
+    RlError::NonFinite {
+        what: what.into(),
+        detail,
+    }
+}
+
+/// GRPO-family update(s): `num_iterations` optimiser steps on one batch of
+/// experience. `apply(grads)` performs one optimiser step and returns the
+/// updated model and the gradient norm.
+pub fn grpo<B: AutodiffBackend>(
+    mut model: Janus<B>,
+    ctx: &StepCtx<B::InnerBackend>,
+    exp: &Experience,
+    step: usize,
+    mut apply: impl FnMut(Janus<B>, GradientsParams) -> Result<(Janus<B>, f64)>,
+) -> Result<(Janus<B>, UpdateReport)> {
+    let cfg = ctx.cfg;
+    let n_img = exp.generation.first().map_or(0, |r| r.0.codes.len());
+    let plan = plan(exp, cfg, n_img);
+    let und_rows = exp.und.len();
+    let adv_of = |task: Task, r: usize| -> f32 {
+        match task {
+            Task::Und => exp.advantages.values[r] as f32,
+            Task::Gen => exp.advantages.values[und_rows + r] as f32,
+        }
+    };
+    // Rollout-time log-probs, when the policy will move before they are
+    // used, and the reference's, when there is a KL term.
+    let store_old = cfg.num_iterations > 1;
+    let mut old: Vec<Vec<(Vec<f32>, [usize; 2])>> = Vec::new();
+    let mut reference: Vec<Vec<(Vec<f32>, [usize; 2])>> = Vec::new();
+    for (task, chunks, _, _) in &plan {
+        let mut o = Vec::new();
+        let mut r = Vec::new();
+        for rows in chunks {
+            if store_old {
+                let lp = logprobs(ctx.policy, ctx, exp, *task, rows)?;
+                o.push((host_rows(lp.logprobs.clone()), lp.logprobs.dims()));
+            }
+            if cfg.beta != 0.0 {
+                let frozen = ctx.frozen.ok_or_else(|| {
+                    nonfinite("setup", "beta > 0 without a reference model".into())
+                })?;
+                let lp = logprobs(frozen, ctx, exp, *task, rows)?;
+                r.push((host_rows(lp.logprobs.clone()), lp.logprobs.dims()));
+            }
+        }
+        old.push(o);
+        reference.push(r);
+    }
+    let loss_cfg = cfg.policy_loss();
+    let device = model.lm_head.weight.device();
+    let mut report = UpdateReport::default();
+    for _ in 0..cfg.num_iterations {
+        let mut acc = GradientsAccumulator::<Janus<B>>::new();
+        let mut total = 0.0;
+        let mut stats = LossStats::default();
+        let mut drift = (0.0, 0.0);
+        for (t, (task, chunks, norm, weight)) in plan.iter().enumerate() {
+            for (c, rows) in chunks.iter().enumerate() {
+                let lp = logprobs(&model, ctx, exp, *task, rows)?;
+                let shape = lp.logprobs.dims();
+                let adv: Vec<f32> = rows.iter().map(|&r| adv_of(*task, r)).collect();
+                let old_t = old
+                    .get(t)
+                    .and_then(|o| o.get(c))
+                    .map(|(v, s)| tensor_like::<B>(v, *s, &device));
+                if let Some(o) = &old_t {
+                    let cur = host_rows(lp.logprobs.clone().detach());
+                    let ov = host_rows(o.clone());
+                    let m = host_rows(lp.mask.clone());
+                    for i in 0..cur.len() {
+                        if m[i] > 0.0 {
+                            drift.0 += (cur[i] - ov[i]).abs() as f64;
+                            drift.1 += 1.0;
+                        }
+                    }
+                }
+                let ref_t = reference
+                    .get(t)
+                    .and_then(|o| o.get(c))
+                    .map(|(v, s)| tensor_like::<B>(v, *s, &device));
+                let batch = PolicyBatch {
+                    logp: lp.logprobs,
+                    old_logp: old_t,
+                    ref_logp: ref_t,
+                    mask: lp.mask,
+                    advantages: Tensor::from_data(TensorData::new(adv, [shape[0]]), &device),
+                };
+                let (loss, s) = policy_loss(batch, &loss_cfg, norm);
+                if !s.neg_logp.is_finite() {
+                    return Err(nonfinite(
+                        "log-prob",
+                        format!(
+                            "step {step}: a rollout's log-probability is {}",
+                            -s.neg_logp
+                        ),
+                    ));
+                }
+                let v: f64 = loss.clone().into_scalar().elem::<f64>() * weight;
+                if !v.is_finite() {
+                    return Err(nonfinite("loss", format!("step {step}: {v}")));
+                }
+                total += v;
+                stats.add(&s);
+                let grads = GradientsParams::from_grads((loss * *weight).backward(), &model);
+                acc.accumulate(&model, grads);
+            }
+        }
+        let (m, norm) = apply(model, acc.grads())?;
+        model = m;
+        report = UpdateReport {
+            loss: total,
+            stats,
+            grad_norm: norm,
+            ratio_drift: if drift.1 > 0.0 {
+                drift.0 / drift.1
+            } else {
+                0.0
+            },
+        };
+    }
+    Ok((model, report))
+}
+
+/// Online SimPO: per group, the best- and worst-rewarded rollouts (skipped
+/// when they tie) as chosen and rejected.
+pub fn simpo<B: AutodiffBackend>(
+    model: Janus<B>,
+    ctx: &StepCtx<B::InnerBackend>,
+    exp: &Experience,
+    step: usize,
+    mut apply: impl FnMut(Janus<B>, GradientsParams) -> Result<(Janus<B>, f64)>,
+) -> Result<(Janus<B>, UpdateReport)> {
+    let cfg = ctx.cfg;
+    debug_assert_eq!(cfg.algorithm, Algorithm::Simpo);
+    let weights: Vec<f64> = cfg.rewards.iter().map(|r| r.weight).collect();
+    let reward_of = |row: usize| -> Option<f64> {
+        let mut any = false;
+        let mut s = 0.0;
+        for (c, w) in exp.components.iter().zip(&weights) {
+            if let Some(v) = c[row] {
+                any = true;
+                s += w * v;
+            }
+        }
+        any.then_some(s)
+    };
+    let und_rows = exp.und.len();
+    // (task, chosen row, rejected row) per informative group.
+    let mut pairs: Vec<(Task, usize, usize)> = Vec::new();
+    let row_groups = exp.row_groups();
+    for g in 0..exp.groups.len() {
+        let rows: Vec<usize> = (0..row_groups.len())
+            .filter(|&r| row_groups[r] == g)
+            .collect();
+        let scored: Vec<(usize, f64)> = rows
+            .iter()
+            .filter_map(|&r| reward_of(r).map(|v| (r, v)))
+            .collect();
+        let best = scored.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
+        let worst = scored.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1));
+        if let (Some(b), Some(w)) = (best, worst)
+            && b.1 > w.1
+        {
+            let task = if b.0 < und_rows { Task::Und } else { Task::Gen };
+            let off = if b.0 < und_rows { 0 } else { und_rows };
+            pairs.push((task, b.0 - off, w.0 - off));
+        }
+    }
+    if pairs.is_empty() {
+        return Ok((model, UpdateReport::default()));
+    }
+    let mut acc = GradientsAccumulator::<Janus<B>>::new();
+    let mut total = 0.0;
+    let mut stats = LossStats::default();
+    let per_task = |t: Task| {
+        pairs
+            .iter()
+            .filter(|p| matches!((p.0, t), (Task::Und, Task::Und) | (Task::Gen, Task::Gen)))
+            .count()
+    };
+    for task in [Task::Und, Task::Gen] {
+        let mine: Vec<&(Task, usize, usize)> = pairs
+            .iter()
+            .filter(|p| matches!((p.0, task), (Task::Und, Task::Und) | (Task::Gen, Task::Gen)))
+            .collect();
+        let n = per_task(task);
+        if n == 0 {
+            continue;
+        }
+        let weight = match task {
+            Task::Und => cfg.understanding_loss_weight,
+            Task::Gen => cfg.generation_loss_weight,
+        };
+        for chunk in mine.chunks((cfg.micro_batch_size / 2).max(1)) {
+            let rows: Vec<usize> = chunk
+                .iter()
+                .map(|p| p.1)
+                .chain(chunk.iter().map(|p| p.2))
+                .collect();
+            let lp = logprobs(&model, ctx, exp, task, &rows)?;
+            let [b, t] = lp.logprobs.dims();
+            let k = chunk.len();
+            let (c_lp, r_lp) = (
+                lp.logprobs.clone().slice([0..k, 0..t]),
+                lp.logprobs.slice([k..b, 0..t]),
+            );
+            let (c_m, r_m) = (
+                lp.mask.clone().slice([0..k, 0..t]),
+                lp.mask.slice([k..b, 0..t]),
+            );
+            let lpv = host_rows(c_lp.clone().detach());
+            let mv = host_rows(c_m.clone());
+            for (x, m) in lpv.iter().zip(&mv) {
+                stats.tokens += *m as f64;
+                stats.neg_logp -= (*x * *m) as f64;
+            }
+            if !stats.neg_logp.is_finite() {
+                return Err(nonfinite(
+                    "log-prob",
+                    format!("step {step}: a rollout's log-probability is not finite"),
+                ));
+            }
+            let loss = simpo_loss(c_lp, c_m, r_lp, r_m, cfg.simpo_beta, cfg.simpo_gamma)
+                * (k as f64 / n as f64)
+                * weight;
+            let v: f64 = loss.clone().into_scalar().elem();
+            if !v.is_finite() {
+                return Err(nonfinite("loss", format!("step {step}: {v}")));
+            }
+            total += v;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            acc.accumulate(&model, grads);
+        }
+    }
+    let (model, norm) = apply(model, acc.grads())?;
+    Ok((
+        model,
+        UpdateReport {
+            loss: total,
+            stats,
+            grad_norm: norm,
+            ratio_drift: 0.0,
+        },
+    ))
+}
