@@ -130,6 +130,8 @@ pub struct StepCtx<'a, B: Backend> {
     pub ids: &'a GenerationIds,
     pub data: &'a RlData,
     pub cfg: &'a RlConfig,
+    /// The weight of each reward function, in order.
+    pub weights: &'a [f64],
 }
 
 /// Rolls out, scores and computes advantages for one step.
@@ -152,7 +154,7 @@ pub fn collect<B: Backend>(
         1
     };
     let mut target = 0;
-    let weights: Vec<f64> = cfg.rewards.iter().map(|r| r.weight).collect();
+    let weights = ctx.weights;
     let mut adv = None;
     for round in 0..rounds {
         let new = draw(cfg, ctx.data, cursor);

@@ -298,9 +298,6 @@ impl RlConfig {
         if !self.train_understanding && !self.train_generation {
             return bad("train_understanding and train_generation are both false".into());
         }
-        if self.rewards.is_empty() {
-            return bad("no [[rewards]]".into());
-        }
         if self.epsilon < 0.0 || self.epsilon_high.is_some_and(|e| e < 0.0) {
             return bad("epsilon and epsilon_high must be ≥ 0".into());
         }

@@ -13,7 +13,6 @@ use super::config::RlConfig;
 use super::update::UpdateReport;
 use crate::error::{Result, RlError};
 use crate::eval::EvalReport;
-use crate::rewards::RewardSpec;
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
     if v.is_empty() {
@@ -36,7 +35,8 @@ pub fn step_line(
     exp: &Experience,
     rep: &UpdateReport,
     lr: f64,
-    specs: &[RewardSpec],
+    names: &[String],
+    weights: &[f64],
 ) -> Value {
     let mut m = serde_json::Map::new();
     m.insert("step".into(), json!(step));
@@ -46,10 +46,10 @@ pub fn step_line(
     let total = |r: usize| -> Option<f64> {
         let mut any = false;
         let mut s = 0.0;
-        for (c, spec) in exp.components.iter().zip(specs) {
+        for (c, w) in exp.components.iter().zip(weights) {
             if let Some(v) = c[r] {
                 any = true;
-                s += spec.weight * v;
+                s += w * v;
             }
         }
         any.then_some(s)
@@ -70,10 +70,9 @@ pub fn step_line(
         "frac_reward_zero_std".into(),
         json!(exp.advantages.frac_zero_std()),
     );
-    for (c, spec) in exp.components.iter().zip(specs) {
+    for (c, name) in exp.components.iter().zip(names) {
         let v: Vec<f64> = c.iter().flatten().copied().collect();
         let (a, b) = mean_std(&v);
-        let name = spec.metric_name();
         m.insert(format!("rewards/{name}/mean"), json!(a));
         m.insert(format!("rewards/{name}/std"), json!(b));
     }

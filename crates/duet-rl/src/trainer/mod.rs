@@ -27,7 +27,7 @@ use crate::checkpoint::{self, OPTIMIZER, SavePolicy, step_rng};
 use crate::error::{Result, RlError};
 use crate::eval::{EvalReport, Split, evaluate};
 use crate::optim::{AdamW, AdamWConfig, learning_rate};
-use crate::rewards::{self, RewardKind};
+use crate::rewards::{self, Reward, RewardKind};
 
 /// Paths a config resolves to.
 #[derive(Debug, Clone)]
@@ -113,6 +113,18 @@ pub fn train<B: AutodiffBackend>(
     device: &B::Device,
     progress: &mut dyn RlProgress,
 ) -> Result<RunSummary> {
+    train_with::<B>(cfg, resume, device, progress, Vec::new())
+}
+
+/// [`train`] with extra reward functions written in Rust (each with its
+/// weight), scored after the config's `[[rewards]]`.
+pub fn train_with<B: AutodiffBackend>(
+    cfg: &RlConfig,
+    resume: bool,
+    device: &B::Device,
+    progress: &mut dyn RlProgress,
+    custom: Vec<(Box<dyn Reward<B::InnerBackend>>, f64)>,
+) -> Result<RunSummary> {
     let paths = resolve(cfg)?;
     let out = cfg.output_dir.clone();
     std::fs::create_dir_all(&out).map_err(|e| RlError::io(&out, e))?;
@@ -146,6 +158,18 @@ pub fn train<B: AutodiffBackend>(
         }
     }
     let mut reward_fns = rewards::build::<B::InnerBackend>(&specs, device)?;
+    let mut weights: Vec<f64> = specs.iter().map(|s| s.weight).collect();
+    for (r, w) in custom {
+        reward_fns.push(r);
+        weights.push(w);
+    }
+    if reward_fns.is_empty() {
+        return Err(RlError::Config {
+            path: "rl config".into(),
+            message: "no rewards: add [[rewards]]".into(),
+        });
+    }
+    let names: Vec<String> = reward_fns.iter().map(|r| r.name().to_string()).collect();
     progress.message(&format!("loading data from {}", paths.dataset.display()));
     let data = data::read_split(
         &paths.dataset.join("train"),
@@ -226,6 +250,7 @@ pub fn train<B: AutodiffBackend>(
             ids: &ids,
             data: &data,
             cfg,
+            weights: &weights,
         };
         let exp = batch::collect(&ctx, &mut reward_fns, &mut cursor, seed)?;
         let t_update = Instant::now();
@@ -246,7 +271,7 @@ pub fn train<B: AutodiffBackend>(
         };
         model = m;
         let update_s = t_update.elapsed().as_secs_f64();
-        let mut line = metrics::step_line(step + 1, cfg, &exp, &report, lr, &specs);
+        let mut line = metrics::step_line(step + 1, cfg, &exp, &report, lr, &names, &weights);
         line["timing_s/rollout"] = exp.rollout_s.into();
         line["timing_s/reward"] = exp.reward_s.into();
         line["timing_s/update"] = update_s.into();

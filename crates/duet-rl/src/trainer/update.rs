@@ -269,11 +269,11 @@ pub fn simpo<B: AutodiffBackend>(
 ) -> Result<(Janus<B>, UpdateReport)> {
     let cfg = ctx.cfg;
     debug_assert_eq!(cfg.algorithm, Algorithm::Simpo);
-    let weights: Vec<f64> = cfg.rewards.iter().map(|r| r.weight).collect();
+    let weights = ctx.weights;
     let reward_of = |row: usize| -> Option<f64> {
         let mut any = false;
         let mut s = 0.0;
-        for (c, w) in exp.components.iter().zip(&weights) {
+        for (c, w) in exp.components.iter().zip(weights) {
             if let Some(v) = c[row] {
                 any = true;
                 s += w * v;
