@@ -258,7 +258,7 @@ pub fn collect<B: Backend>(
             &generation,
             &und_comp,
             &gen_comp,
-            &weights,
+            weights,
         );
         let informative = a.zero_std.iter().filter(|z| !**z).count();
         adv = Some(a);

@@ -336,21 +336,37 @@ mod tests {
         let s = RlConfig::preset("dual-simpo").unwrap();
         assert_eq!(s.algorithm, Algorithm::Simpo);
         assert_eq!(s.understanding_task, UndTask::Caption);
-        assert!(matches!(s.rewards[0].kind, RewardKind::DualUnderstanding { .. }));
+        assert!(matches!(
+            s.rewards[0].kind,
+            RewardKind::DualUnderstanding { .. }
+        ));
     }
 
     #[test]
     fn overrides_and_errors_name_the_problem() {
-        let c = RlConfig::from_str("preset = \"grpo\"\nmax_steps = 7\n[eval]\nmax_prompts = 3", "x.toml").unwrap();
+        let c = RlConfig::from_str(
+            "preset = \"grpo\"\nmax_steps = 7\n[eval]\nmax_prompts = 3",
+            "x.toml",
+        )
+        .unwrap();
         assert_eq!(c.max_steps, 7);
         assert_eq!(c.eval.max_prompts, 3);
         // Untouched keys of a table keep the preset's values.
         assert_eq!(c.eval.max_mc_items, 200);
-        let e = RlConfig::from_str("preset = \"nope\"", "x.toml").unwrap_err().to_string();
-        assert!(e.contains("x.toml") && e.contains("unknown preset `nope`"), "{e}");
-        let e = RlConfig::from_str("preset = \"grpo\"\nnum_generations = 1", "y.toml").unwrap_err().to_string();
+        let e = RlConfig::from_str("preset = \"nope\"", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.toml") && e.contains("unknown preset `nope`"),
+            "{e}"
+        );
+        let e = RlConfig::from_str("preset = \"grpo\"\nnum_generations = 1", "y.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("y.toml") && e.contains("num_generations"), "{e}");
-        let e = RlConfig::from_str("preset = \"grpo\"\nloss_typ = \"dapo\"", "z.toml").unwrap_err().to_string();
+        let e = RlConfig::from_str("preset = \"grpo\"\nloss_typ = \"dapo\"", "z.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("loss_typ"), "{e}");
     }
 }

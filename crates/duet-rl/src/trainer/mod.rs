@@ -78,6 +78,9 @@ pub fn resolve(cfg: &RlConfig) -> Result<Paths> {
     })
 }
 
+/// A reward function written in Rust and its weight.
+pub type WeightedReward<B> = (Box<dyn Reward<B>>, f64);
+
 /// What a finished run reports.
 pub struct RunSummary {
     pub before: Option<EvalReport>,
@@ -123,7 +126,7 @@ pub fn train_with<B: AutodiffBackend>(
     resume: bool,
     device: &B::Device,
     progress: &mut dyn RlProgress,
-    custom: Vec<(Box<dyn Reward<B::InnerBackend>>, f64)>,
+    custom: Vec<WeightedReward<B::InnerBackend>>,
 ) -> Result<RunSummary> {
     let paths = resolve(cfg)?;
     let out = cfg.output_dir.clone();
