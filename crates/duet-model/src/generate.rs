@@ -118,6 +118,17 @@ pub fn generate_text<B: Backend>(
     pixels: Option<Tensor<B, 4>>,
     cfg: &TextGenConfig,
 ) -> Result<Vec<Vec<u32>>> {
+    Ok(generate_text_scored(model, prompts, pixels, cfg)?.0)
+}
+
+/// [`generate_text`], also returning each new token's log-probability under
+/// the logits it was sampled from (see [`Sampler::last_logprob`]).
+pub fn generate_text_scored<B: Backend>(
+    model: &Janus<B>,
+    prompts: &[Vec<u32>],
+    pixels: Option<Tensor<B, 4>>,
+    cfg: &TextGenConfig,
+) -> Result<(Vec<Vec<u32>>, Vec<Vec<f32>>)> {
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
         return Err(ModelError::Input(
             "every prompt needs at least one token".into(),
@@ -131,6 +142,7 @@ pub fn generate_text<B: Backend>(
     let mut hidden = last(h);
     let mut sampler = Sampler::new(cfg.sampling.clone());
     let mut out = vec![Vec::new(); p.batch];
+    let mut lps = vec![Vec::new(); p.batch];
     let mut done = vec![false; p.batch];
     for _ in 0..cfg.max_new_tokens {
         let logits = host(model.lm_head.forward(hidden))?;
@@ -143,6 +155,7 @@ pub fn generate_text<B: Backend>(
             }
             let t = sampler.sample(&logits[r * v..(r + 1) * v]);
             out[r].push(t);
+            lps[r].push(sampler.last_logprob());
             done[r] = cfg.stop_tokens.contains(&t);
             next.push(t as i64);
         }
@@ -152,7 +165,7 @@ pub fn generate_text<B: Backend>(
         let e = model.language_model.embed(int2(next, p.batch, 1, &device));
         hidden = last(state.step(model, e));
     }
-    Ok(out)
+    Ok((out, lps))
 }
 
 /// The unconditional CFG prompt: every token but BOS and BOI becomes `pad`.
@@ -175,6 +188,16 @@ pub fn generate_image_tokens<B: Backend>(
     prompts: &[Vec<u32>],
     cfg: &ImageGenConfig,
 ) -> Result<Vec<Vec<u32>>> {
+    Ok(generate_image_tokens_scored(model, prompts, cfg)?.0)
+}
+
+/// [`generate_image_tokens`], also returning each code's log-probability
+/// under the (guided, with CFG) logits it was sampled from.
+pub fn generate_image_tokens_scored<B: Backend>(
+    model: &Janus<B>,
+    prompts: &[Vec<u32>],
+    cfg: &ImageGenConfig,
+) -> Result<(Vec<Vec<u32>>, Vec<Vec<f32>>)> {
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
         return Err(ModelError::Input(
             "every prompt needs at least one token".into(),
@@ -191,6 +214,7 @@ pub fn generate_image_tokens<B: Backend>(
     let embeds = model.merge_embeddings(&p.ids, p.batch, None)?;
     let mut sampler = Sampler::new(cfg.sampling.clone());
     let mut out = vec![Vec::with_capacity(cfg.num_tokens); n];
+    let mut lps = vec![Vec::with_capacity(cfg.num_tokens); n];
     let w = cfg.cfg_scale as f32;
     let mut pick = |hidden: Tensor<B, 2>, out: &mut Vec<Vec<u32>>| -> Result<Vec<i64>> {
         let logits = host(model.image_logits(hidden))?;
@@ -206,6 +230,7 @@ pub fn generate_image_tokens<B: Backend>(
                 sampler.sample(cond)
             };
             out[r].push(t);
+            lps[r].push(sampler.last_logprob());
             codes.push(t as i64);
         }
         if guided {
@@ -264,5 +289,5 @@ pub fn generate_image_tokens<B: Backend>(
             pos = npos;
         }
     }
-    Ok(out)
+    Ok((out, lps))
 }

@@ -44,16 +44,42 @@ impl SamplingConfig {
 pub struct Sampler {
     cfg: SamplingConfig,
     rng: ChaCha8Rng,
+    last_logprob: f32,
 }
 
 impl Sampler {
     pub fn new(cfg: SamplingConfig) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        Sampler { cfg, rng }
+        Sampler {
+            cfg,
+            rng,
+            last_logprob: 0.0,
+        }
+    }
+
+    /// `log softmax(logits)[token]` of the last pick: the log-probability the
+    /// sampled-from logits (before temperature and truncation) gave it, what
+    /// an RL trainer compares its own log-probs with.
+    pub fn last_logprob(&self) -> f32 {
+        self.last_logprob
+    }
+
+    /// Picks a token and records its log-probability.
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        let t = self.pick(logits);
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = max as f64
+            + logits
+                .iter()
+                .map(|&v| ((v - max) as f64).exp())
+                .sum::<f64>()
+                .ln();
+        self.last_logprob = (logits[t as usize] as f64 - lse) as f32;
+        t
     }
 
     /// Picks a token from one row of logits.
-    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+    fn pick(&mut self, logits: &[f32]) -> u32 {
         let argmax = || {
             logits
                 .iter()

@@ -149,3 +149,38 @@ fn logprobs_do_not_depend_on_batch_padding() {
         .is_err()
     );
 }
+
+/// The sampler's recorded log-probs equal the teacher-forced ones of the
+/// same tokens (text; image tokens in `cfg` mode), so an RL trainer's
+/// sampler-vs-trainer gap measures only what differs by design.
+#[test]
+fn sampler_logprobs_match_teacher_forcing() {
+    use duet_model::generate::{generate_image_tokens_scored, generate_text_scored};
+    use duet_model::logprobs::{GenLogprobMode, image_logprobs, text_logprobs};
+    let m = model();
+    let prompts = vec![vec![1, 20, 21, 22, 23, 4], vec![1, 30, 4]];
+    let sampling = SamplingConfig {
+        seed: 9,
+        ..Default::default()
+    };
+    let cfg = img_cfg(sampling.clone());
+    let (codes, lps) = generate_image_tokens_scored(&m, &prompts, &cfg).unwrap();
+    let tf = image_logprobs(&m, &prompts, &codes, GenLogprobMode::Cfg, &cfg).unwrap();
+    let tf: Vec<f32> = tf.logprobs.into_data().to_vec().unwrap();
+    let flat: Vec<f32> = lps.concat();
+    for (a, b) in tf.iter().zip(&flat) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+    let tcfg = TextGenConfig {
+        max_new_tokens: 4,
+        stop_tokens: vec![],
+        pad_id: 0,
+        sampling,
+    };
+    let (resp, lps) = generate_text_scored(&m, &prompts, None, &tcfg).unwrap();
+    let tf = text_logprobs(&m, &prompts, &resp, None, 0).unwrap();
+    let tf: Vec<f32> = tf.logprobs.into_data().to_vec().unwrap();
+    for (a, b) in tf.iter().zip(lps.concat().iter()) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}

@@ -92,6 +92,16 @@ pub fn step_line(
         json!(per_tok(s.clip_region)),
     );
     m.insert("policy_logp_drift".into(), json!(rep.ratio_drift));
+    if cfg.algorithm == super::config::Algorithm::Grpo {
+        m.insert(
+            "sampling/sampling_logp_difference/mean".into(),
+            json!(rep.sampler_gap_mean),
+        );
+        m.insert(
+            "sampling/sampling_logp_difference/max".into(),
+            json!(rep.sampler_gap_max),
+        );
+    }
     let lens: Vec<f64> = exp.und.iter().map(|r| r.0.response.len() as f64).collect();
     if !lens.is_empty() {
         m.insert("completions/mean_length".into(), json!(mean_std(&lens).0));

@@ -4,7 +4,9 @@
 //! generation prompt.
 
 use burn::prelude::*;
-use duet_model::generate::{ImageGenConfig, TextGenConfig, generate_image_tokens, generate_text};
+use duet_model::generate::{
+    ImageGenConfig, TextGenConfig, generate_image_tokens_scored, generate_text_scored,
+};
 use duet_model::prompts::JanusTokenizer;
 use duet_model::sampling::SamplingConfig;
 use duet_model::{GenerationIds, Janus};
@@ -26,6 +28,8 @@ pub struct UndRollout {
     pub text: String,
     /// Whether generation hit `max_completion_length` without EOS.
     pub truncated: bool,
+    /// The sampler's log-probability of each response token.
+    pub sampler_logp: Vec<f32>,
 }
 
 /// Generation rollouts of one item.
@@ -35,6 +39,8 @@ pub struct GenRollout {
     pub prompt: Vec<u32>,
     pub codes: Vec<u32>,
     pub image: RgbImage,
+    /// The sampler's log-probability of each code (under the guided logits).
+    pub sampler_logp: Vec<f32>,
 }
 
 fn sampling(cfg: &RlConfig, seed: u64) -> SamplingConfig {
@@ -83,13 +89,15 @@ pub fn understanding<B: Backend>(
             pad_id: ids.pad_token_id,
             sampling: sampling(cfg, seed.wrapping_add(c as u64)),
         };
-        let resp = generate_text(
+        let (resp, lps) = generate_text_scored(
             model,
             &prompts,
             Some(tasks::pixels(&imgs, &device)),
             &text_cfg,
         )?;
-        for ((&item, prompt), response) in chunk.iter().zip(prompts).zip(resp) {
+        for (((&item, prompt), response), sampler_logp) in
+            chunk.iter().zip(prompts).zip(resp).zip(lps)
+        {
             let truncated = response.last() != Some(&ids.eos_token_id);
             out.push(UndRollout {
                 item,
@@ -97,6 +105,7 @@ pub fn understanding<B: Backend>(
                 prompt,
                 response,
                 truncated,
+                sampler_logp,
             });
         }
     }
@@ -159,14 +168,17 @@ pub fn generation<B: Backend>(
             cfg,
             seed.wrapping_add(1_000_003 * (c as u64 + 1)),
         );
-        let codes = generate_image_tokens(model, &prompts, &gen_cfg)?;
+        let (codes, lps) = generate_image_tokens_scored(model, &prompts, &gen_cfg)?;
         let images = decode_codes(model, &codes)?;
-        for (((&item, prompt), codes), image) in chunk.iter().zip(prompts).zip(codes).zip(images) {
+        for ((((&item, prompt), codes), image), sampler_logp) in
+            chunk.iter().zip(prompts).zip(codes).zip(images).zip(lps)
+        {
             out.push(GenRollout {
                 item,
                 prompt,
                 codes,
                 image,
+                sampler_logp,
             });
         }
     }

@@ -90,6 +90,18 @@ pub struct UpdateReport {
     /// Mean |log π_θ − log π_old| over tokens in the last iteration (0 with
     /// one iteration).
     pub ratio_drift: f64,
+    /// |trainer log-prob − sampler log-prob| per token at rollout-time
+    /// weights: mean and max (TRL's `sampling/sampling_logp_difference`).
+    pub sampler_gap_mean: f64,
+    pub sampler_gap_max: f64,
+}
+
+/// The sampler's log-probs of rows `rows` of `task`.
+fn sampler_logp<'a>(exp: &'a Experience, task: Task, r: usize) -> &'a [f32] {
+    match task {
+        Task::Und => &exp.und[r].0.sampler_logp,
+        Task::Gen => &exp.generation[r].0.sampler_logp,
+    }
 }
 
 /// Task, micro-batches of row indices, and the task's normaliser.
@@ -186,7 +198,8 @@ pub fn grpo<B: AutodiffBackend>(
     let loss_cfg = cfg.policy_loss();
     let device = model.lm_head.weight.device();
     let mut report = UpdateReport::default();
-    for _ in 0..cfg.num_iterations {
+    let (mut gap_sum, mut gap_n, mut gap_max) = (0.0f64, 0.0f64, 0.0f64);
+    for iteration in 0..cfg.num_iterations {
         let mut acc = GradientsAccumulator::<Janus<B>>::new();
         let mut total = 0.0;
         let mut stats = LossStats::default();
@@ -195,6 +208,17 @@ pub fn grpo<B: AutodiffBackend>(
             for (c, rows) in chunks.iter().enumerate() {
                 let lp = logprobs(&model, ctx, exp, *task, rows)?;
                 let shape = lp.logprobs.dims();
+                if iteration == 0 {
+                    let cur = host_rows(lp.logprobs.clone().detach());
+                    for (k, &r) in rows.iter().enumerate() {
+                        for (j, &s) in sampler_logp(exp, *task, r).iter().enumerate() {
+                            let d = (cur[k * shape[1] + j] - s).abs() as f64;
+                            gap_sum += d;
+                            gap_n += 1.0;
+                            gap_max = gap_max.max(d);
+                        }
+                    }
+                }
                 let adv: Vec<f32> = rows.iter().map(|&r| adv_of(*task, r)).collect();
                 let old_t = old
                     .get(t)
@@ -253,6 +277,8 @@ pub fn grpo<B: AutodiffBackend>(
             } else {
                 0.0
             },
+            sampler_gap_mean: if gap_n > 0.0 { gap_sum / gap_n } else { 0.0 },
+            sampler_gap_max: gap_max,
         };
     }
     Ok((model, report))
@@ -376,7 +402,7 @@ pub fn simpo<B: AutodiffBackend>(
             loss: total,
             stats,
             grad_norm: norm,
-            ratio_drift: 0.0,
+            ..Default::default()
         },
     ))
 }
