@@ -12,6 +12,9 @@ use crate::error::{ModelError, Result};
 use crate::janus::Janus;
 use crate::sampling::{Sampler, SamplingConfig};
 
+/// Generated ids per row and each id's sampler log-probability.
+pub type Scored = (Vec<Vec<u32>>, Vec<Vec<f32>>);
+
 /// Text generation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextGenConfig {
@@ -128,7 +131,7 @@ pub fn generate_text_scored<B: Backend>(
     prompts: &[Vec<u32>],
     pixels: Option<Tensor<B, 4>>,
     cfg: &TextGenConfig,
-) -> Result<(Vec<Vec<u32>>, Vec<Vec<f32>>)> {
+) -> Result<Scored> {
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
         return Err(ModelError::Input(
             "every prompt needs at least one token".into(),
@@ -197,7 +200,7 @@ pub fn generate_image_tokens_scored<B: Backend>(
     model: &Janus<B>,
     prompts: &[Vec<u32>],
     cfg: &ImageGenConfig,
-) -> Result<(Vec<Vec<u32>>, Vec<Vec<f32>>)> {
+) -> Result<Scored> {
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
         return Err(ModelError::Input(
             "every prompt needs at least one token".into(),
