@@ -97,7 +97,7 @@ pub struct UpdateReport {
 }
 
 /// The sampler's log-probs of rows `rows` of `task`.
-fn sampler_logp<'a>(exp: &'a Experience, task: Task, r: usize) -> &'a [f32] {
+fn sampler_logp(exp: &Experience, task: Task, r: usize) -> &[f32] {
     match task {
         Task::Und => &exp.und[r].0.sampler_logp,
         Task::Gen => &exp.generation[r].0.sampler_logp,
