@@ -6,6 +6,7 @@
 //! stages that produce the embedded ShapeWorld base model.
 
 pub mod advantage;
+pub mod annotate;
 pub mod checkpoint;
 pub mod embed;
 pub mod error;

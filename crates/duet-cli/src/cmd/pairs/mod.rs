@@ -76,8 +76,10 @@ pub struct BuildArgs {
     /// (e.g. runs/base/encoder/checkpoint-250).
     #[arg(long)]
     encoder: Option<PathBuf>,
-    /// `oracle` (ShapeWorld scene graphs) or `command:PROGRAM ARGS…` (JSON
-    /// lines over stdin/stdout, see docs/pairs.md).
+    /// `oracle` (ShapeWorld scene graphs), `model:CHECKPOINT_DIR` (the
+    /// unified model captions images and answers a count question per
+    /// generation item) or `command:PROGRAM ARGS…` (JSON lines over
+    /// stdin/stdout, see docs/pairs.md).
     #[arg(long, default_value = "oracle")]
     annotator: String,
     #[arg(long, value_enum, default_value_t = Verify::Auto)]
@@ -169,10 +171,19 @@ fn build(a: BuildArgs) -> anyhow::Result<()> {
             Box::new(CommandAnnotator::spawn(cmd, timeout, a.annotator_batch)?)
         }
         None if a.annotator == "oracle" => Box::new(oracle.clone()),
-        None => bail!(
-            "--annotator: expected `oracle` or `command:PROGRAM`, got `{}`",
-            a.annotator
-        ),
+        None => match a.annotator.strip_prefix("model:") {
+            Some(dir) => Box::new(
+                duet_rl::annotate::ModelAnnotator::<duet_model::Cpu>::load(
+                    std::path::Path::new(dir),
+                    &Default::default(),
+                )
+                .with_context(|| format!("--annotator {}", a.annotator))?,
+            ),
+            None => bail!(
+                "--annotator: expected `oracle`, `model:CHECKPOINT_DIR` or `command:PROGRAM`, got `{}`",
+                a.annotator
+            ),
+        },
     };
     let verifier: &dyn Verifier = if use_scenes { &oracle } else { &FormCheck };
     let mut embedder: Box<dyn duet_data::pairs::ImageEmbedder> = match a.embedder {
