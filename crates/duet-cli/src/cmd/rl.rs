@@ -37,6 +37,10 @@ pub struct RlArgs {
     /// Overrides `seed`.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Skip the evaluation before training (its numbers depend only on the
+    /// base, `seed` and `[final_eval]`, so one run of a comparison suffices).
+    #[arg(long)]
+    pub no_eval_on_start: bool,
     /// Print the merged config as JSON and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -155,6 +159,9 @@ pub fn run(args: RlArgs) -> Result<()> {
     }
     if let Some(s) = args.seed {
         cfg.seed = s;
+    }
+    if args.no_eval_on_start {
+        cfg.eval_on_start = false;
     }
     if args.print_config {
         println!(
