@@ -132,6 +132,18 @@ pub fn generate_text_scored<B: Backend>(
     pixels: Option<Tensor<B, 4>>,
     cfg: &TextGenConfig,
 ) -> Result<Scored> {
+    let features = pixels.map(|px| model.image_features(px));
+    generate_text_from_features(model, prompts, features, cfg)
+}
+
+/// [`generate_text_scored`] with the images already encoded (`[images,
+/// patches, hidden]`), so G rollouts of one image encode it once.
+pub fn generate_text_from_features<B: Backend>(
+    model: &Janus<B>,
+    prompts: &[Vec<u32>],
+    features: Option<Tensor<B, 3>>,
+    cfg: &TextGenConfig,
+) -> Result<Scored> {
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
         return Err(ModelError::Input(
             "every prompt needs at least one token".into(),
@@ -139,7 +151,7 @@ pub fn generate_text_scored<B: Backend>(
     }
     let p = Padded::left(prompts, cfg.pad_id);
     let device = model.lm_head.weight.device();
-    let features = pixels.map(|px| model.image_features(px));
+
     let embeds = model.merge_embeddings(&p.ids, p.batch, features)?;
     let (mut state, h) = Decode::prefill(model, &p, embeds);
     let mut hidden = last(h);

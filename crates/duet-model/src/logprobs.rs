@@ -115,12 +115,26 @@ pub fn text_logprobs<B: Backend>(
     pixels: Option<Tensor<B, 4>>,
     pad_id: u32,
 ) -> Result<TokenLogprobs<B>> {
+    let features = pixels.map(|px| model.image_features(px));
+    text_logprobs_from_features(model, prompts, responses, features, pad_id)
+}
+
+/// [`text_logprobs`] with the images already encoded (`[images, patches,
+/// hidden]` from `Janus::image_features`): rows that share an image (a GRPO
+/// group) can encode it once and index the features, and gradients still
+/// reach the vision tower.
+pub fn text_logprobs_from_features<B: Backend>(
+    model: &Janus<B>,
+    prompts: &[Vec<u32>],
+    responses: &[Vec<u32>],
+    features: Option<Tensor<B, 3>>,
+    pad_id: u32,
+) -> Result<TokenLogprobs<B>> {
     let (p, start, rmax) = layout(prompts, responses, pad_id)?;
     if rmax == 0 {
         return Err(ModelError::Input("all responses are empty".into()));
     }
     let device = model.lm_head.weight.device();
-    let features = pixels.map(|px| model.image_features(px));
     let embeds = model.merge_embeddings(&p.ids, p.batch, features)?;
     let mask = padded_causal_mask::<B>(&p.pad, p.batch, p.len, 0, &device);
     let h = model.decode_masked(

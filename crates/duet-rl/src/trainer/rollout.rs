@@ -5,7 +5,7 @@
 
 use burn::prelude::*;
 use duet_model::generate::{
-    ImageGenConfig, TextGenConfig, generate_image_tokens_scored, generate_text_scored,
+    ImageGenConfig, TextGenConfig, generate_image_tokens_scored, generate_text_from_features,
 };
 use duet_model::prompts::JanusTokenizer;
 use duet_model::sampling::SamplingConfig;
@@ -52,6 +52,31 @@ fn sampling(cfg: &RlConfig, seed: u64) -> SamplingConfig {
     }
 }
 
+/// Vision features `[rows, patches, hidden]` of `images` (indices into
+/// `data.images`), each distinct image encoded once: a group's G rows share
+/// one image.
+pub fn features<B: Backend>(model: &Janus<B>, data: &RlData, images: &[usize]) -> Tensor<B, 3> {
+    let device = model.lm_head.weight.device();
+    let mut unique: Vec<usize> = Vec::new();
+    let idx: Vec<i64> = images
+        .iter()
+        .map(|i| match unique.iter().position(|u| u == i) {
+            Some(k) => k as i64,
+            None => {
+                unique.push(*i);
+                unique.len() as i64 - 1
+            }
+        })
+        .collect();
+    let refs: Vec<&RgbImage> = unique.iter().map(|&i| &data.images[i]).collect();
+    let f = model.image_features(tasks::pixels(&refs, &device));
+    let n = idx.len();
+    f.select(
+        0,
+        Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [n]), &device),
+    )
+}
+
 /// `num_generations` answers for each of `items` (indices into `data.und`).
 pub fn understanding<B: Backend>(
     model: &Janus<B>,
@@ -62,7 +87,6 @@ pub fn understanding<B: Backend>(
     cfg: &RlConfig,
     seed: u64,
 ) -> Result<Vec<UndRollout>> {
-    let device = model.lm_head.weight.device();
     let n_img = model
         .vision_model
         .embeddings
@@ -79,20 +103,17 @@ pub fn understanding<B: Backend>(
             .iter()
             .map(|&i| tasks::understanding_ids(tok, &data.und[i].question, n_img))
             .collect::<Result<Vec<_>>>()?;
-        let imgs: Vec<&RgbImage> = chunk
-            .iter()
-            .map(|&i| &data.images[data.und[i].image])
-            .collect();
+        let imgs: Vec<usize> = chunk.iter().map(|&i| data.und[i].image).collect();
         let text_cfg = TextGenConfig {
             max_new_tokens: cfg.max_completion_length,
             stop_tokens: vec![ids.eos_token_id],
             pad_id: ids.pad_token_id,
             sampling: sampling(cfg, seed.wrapping_add(c as u64)),
         };
-        let (resp, lps) = generate_text_scored(
+        let (resp, lps) = generate_text_from_features(
             model,
             &prompts,
-            Some(tasks::pixels(&imgs, &device)),
+            Some(features(model, data, &imgs)),
             &text_cfg,
         )?;
         for (((&item, prompt), response), sampler_logp) in

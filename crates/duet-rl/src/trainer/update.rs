@@ -6,14 +6,13 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use duet_model::Janus;
-use duet_model::logprobs::{TokenLogprobs, image_logprobs, text_logprobs};
+use duet_model::logprobs::{TokenLogprobs, image_logprobs, text_logprobs_from_features};
 
 use super::batch::{Experience, StepCtx};
 use super::config::{Algorithm, RlConfig};
 use super::rollout::image_cfg;
 use crate::error::{Result, RlError};
 use crate::loss::{LossStats, Normalizer, PolicyBatch, policy_loss, simpo_loss};
-use crate::tasks;
 use crate::tensors::to_vec;
 
 /// Which rows of a task a micro-batch holds.
@@ -31,7 +30,6 @@ fn logprobs<B: Backend>(
     task: Task,
     rows: &[usize],
 ) -> Result<TokenLogprobs<B>> {
-    let device = model.lm_head.weight.device();
     match task {
         Task::Und => {
             let prompts: Vec<Vec<u32>> =
@@ -40,15 +38,15 @@ fn logprobs<B: Backend>(
                 .iter()
                 .map(|&r| exp.und[r].0.response.clone())
                 .collect();
-            let imgs: Vec<&image::RgbImage> = rows
+            let imgs: Vec<usize> = rows
                 .iter()
-                .map(|&r| &ctx.data.images[ctx.data.und[exp.und[r].0.item].image])
+                .map(|&r| ctx.data.und[exp.und[r].0.item].image)
                 .collect();
-            Ok(text_logprobs(
+            Ok(text_logprobs_from_features(
                 model,
                 &prompts,
                 &responses,
-                Some(tasks::pixels(&imgs, &device)),
+                Some(super::rollout::features(model, ctx.data, &imgs)),
                 ctx.ids.pad_token_id,
             )?)
         }
