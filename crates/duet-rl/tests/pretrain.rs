@@ -107,6 +107,25 @@ fn a_miniature_recipe_runs_end_to_end_and_a_killed_run_resumes_to_the_same_weigh
             base_a.display()
         );
     }
+    // The finished VQ stores its codebook unit-norm, as training used it
+    // (encoding searches the stored codebook without normalising it), and
+    // the base carries the same codebook.
+    let vq_dir = a.path().join("vq/checkpoint-3");
+    let (_, vq) = duet_model::checkpoint::load::<Cpu>(&vq_dir, &dev).unwrap();
+    let book = vq.vqmodel.quantize.embedding.weight.val();
+    let norms: Vec<f32> = book
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .into_data()
+        .to_vec()
+        .unwrap();
+    assert!(
+        norms.iter().all(|n| (n - 1.0).abs() < 1e-5),
+        "codebook norms {:?}…",
+        &norms[..4]
+    );
     // The base loads as an HF checkpoint, answers and draws.
     let (_, ids, model) = recipe::load_base::<Cpu>(&base_a, &dev).unwrap();
     let split = duet_rl::eval::Split::read(&a.path().join("data/test")).unwrap();

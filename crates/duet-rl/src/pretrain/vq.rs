@@ -269,7 +269,18 @@ pub fn train<B: AutodiffBackend>(
             &history,
             serde_json::json!({ "code_usage": usage }),
             |dir| {
-                duet_model::checkpoint::save(&model, model_cfg, None, None, dir)?;
+                if step + 1 == cfg.max_steps {
+                    // The finished tokenizer is stored as it is used: encoding
+                    // (transformers' nearest-code search, no normalisation)
+                    // must see the unit-norm codebook that training compared
+                    // latents with. Earlier checkpoints keep the raw state so
+                    // that a resumed run continues bit for bit.
+                    let mut done = model.clone();
+                    done.vqmodel = unit_norm_codebook(done.vqmodel);
+                    duet_model::checkpoint::save(&done, model_cfg, None, None, dir)?;
+                } else {
+                    duet_model::checkpoint::save(&model, model_cfg, None, None, dir)?;
+                }
                 optim.save::<Janus<B>, B>(&model, &dir.join(OPTIMIZER))
             },
         )?;
