@@ -184,7 +184,10 @@ fn failing_or_silent_annotator_is_named_and_nothing_is_written() {
     fails_with(&res, &["no reply within 0.3 s", "item `train_"]);
     nothing_written(&outdir);
     let res = build(&split, &und, &out, &["--annotator", "gpt"]);
-    fails_with(&res, &["expected `oracle`, `model:CHECKPOINT_DIR` or `command:PROGRAM`"]);
+    fails_with(
+        &res,
+        &["expected `oracle`, `model:CHECKPOINT_DIR` or `command:PROGRAM`"],
+    );
     // An item whose image has no scene graph is named before any work.
     let other = t.path().join("other.png");
     std::fs::copy(split.join("images/000001.png"), &other).unwrap();
