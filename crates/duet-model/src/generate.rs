@@ -160,7 +160,7 @@ pub fn generate_text_from_features<B: Backend>(
     let mut lps = vec![Vec::new(); p.batch];
     let mut done = vec![false; p.batch];
     for _ in 0..cfg.max_new_tokens {
-        let logits = host(model.lm_head.forward(hidden))?;
+        let mut logits = host(model.lm_head.forward(hidden))?;
         let v = logits.len() / p.batch;
         let mut next = Vec::with_capacity(p.batch);
         for r in 0..p.batch {
@@ -168,7 +168,10 @@ pub fn generate_text_from_features<B: Backend>(
                 next.push(cfg.pad_id as i64);
                 continue;
             }
-            let t = sampler.sample(&logits[r * v..(r + 1) * v]);
+            // The image placeholder only marks where image features go; a
+            // sampled one would make the text unscoreable (and unreadable).
+            let t =
+                sampler.sample_excluding(&mut logits[r * v..(r + 1) * v], &[model.image_token_id]);
             out[r].push(t);
             lps[r].push(sampler.last_logprob());
             done[r] = cfg.stop_tokens.contains(&t);

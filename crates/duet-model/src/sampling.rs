@@ -40,6 +40,18 @@ impl SamplingConfig {
     }
 }
 
+/// `log softmax(logits)[t]`, accumulated in f64.
+pub fn log_softmax_at(logits: &[f32], t: usize) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max as f64
+        + logits
+            .iter()
+            .map(|&v| ((v - max) as f64).exp())
+            .sum::<f64>()
+            .ln();
+    (logits[t] as f64 - lse) as f32
+}
+
 /// A seeded sampler.
 pub struct Sampler {
     cfg: SamplingConfig,
@@ -67,14 +79,26 @@ impl Sampler {
     /// Picks a token and records its log-probability.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let t = self.pick(logits);
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let lse = max as f64
-            + logits
-                .iter()
-                .map(|&v| ((v - max) as f64).exp())
-                .sum::<f64>()
-                .ln();
-        self.last_logprob = (logits[t as usize] as f64 - lse) as f32;
+        self.last_logprob = log_softmax_at(logits, t as usize);
+        t
+    }
+
+    /// Picks a token from `logits` with `banned` tokens excluded, recording
+    /// its log-probability under the unrestricted logits (what a trainer's
+    /// teacher-forced pass computes).
+    pub fn sample_excluding(&mut self, logits: &mut [f32], banned: &[u32]) -> u32 {
+        let saved: Vec<(usize, f32)> = banned
+            .iter()
+            .filter_map(|&b| logits.get(b as usize).map(|&v| (b as usize, v)))
+            .collect();
+        for &(i, _) in &saved {
+            logits[i] = f32::NEG_INFINITY;
+        }
+        let t = self.pick(logits);
+        for &(i, v) in &saved {
+            logits[i] = v;
+        }
+        self.last_logprob = log_softmax_at(logits, t as usize);
         t
     }
 
@@ -133,6 +157,18 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excluded_tokens_are_never_drawn_and_logprobs_stay_unrestricted() {
+        let mut logits = [0.0f32, 5.0, 1.0, 0.5];
+        let mut s = Sampler::new(SamplingConfig::default());
+        for _ in 0..300 {
+            let t = s.sample_excluding(&mut logits, &[1]);
+            assert_ne!(t, 1);
+            assert_eq!(logits[1], 5.0, "logits are restored");
+            assert!((s.last_logprob() - log_softmax_at(&logits, t as usize)).abs() < 1e-7);
+        }
+    }
 
     #[test]
     fn greedy_top_k_and_top_p() {
