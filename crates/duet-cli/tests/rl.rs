@@ -173,7 +173,34 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     );
     let (ma, mb) = (metrics(&a), metrics(&b));
     assert_eq!(ma.len(), 6);
-    assert_eq!(ma, mb);
+    assert_eq!(mb.len(), 6);
+    // Same keys, same values: exactly for counts and rewards, and to 1e-6
+    // relative for float statistics (a reloaded Linear weight is a transposed
+    // view, so GEMMs may round differently in the last bit; see
+    // docs/parity.md).
+    for (x, y) in ma.iter().zip(&mb) {
+        let (x, y) = (x.as_object().unwrap(), y.as_object().unwrap());
+        assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>());
+        for (k, v) in x {
+            let w = &y[k];
+            match (v.as_f64(), w.as_f64()) {
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-3),
+                    "step {}: `{k}` differs after resume: {a} vs {b}",
+                    x["step"]
+                ),
+                _ => assert_eq!(v, w, "step {}: `{k}`", x["step"]),
+            }
+        }
+        for k in [
+            "reward",
+            "rewards/mc_accuracy/mean",
+            "num_groups",
+            "completions/mean_length",
+        ] {
+            assert_eq!(x[k], y[k], "step {}: `{k}` must match exactly", x["step"]);
+        }
+    }
     // The ratio moved in the second iteration and the KL was measured.
     assert!(
         ma.iter()
