@@ -101,3 +101,21 @@ pub fn to_images<B: Backend>(x: Tensor<B, 4>) -> Vec<RgbImage> {
         })
         .collect()
 }
+
+/// The conditional (no CFG) image-token scoring config.
+pub fn cond_image_cfg(ids: &duet_model::GenerationIds) -> duet_model::generate::ImageGenConfig {
+    use duet_model::generate::ImageGenConfig;
+    use duet_model::sampling::SamplingConfig;
+    ImageGenConfig {
+        num_tokens: 0,
+        cfg_scale: 1.0,
+        pad_id: ids.pad_token_id,
+        bos_id: ids.bos_token_id,
+        boi_id: ids
+            .generation_kwargs
+            .boi_token_id
+            .unwrap_or(ids.bos_token_id),
+        sampling: SamplingConfig::default(),
+        use_cache: false,
+    }
+}

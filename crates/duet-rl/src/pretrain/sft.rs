@@ -11,10 +11,9 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use duet_data::records::McItem;
 use duet_data::shapeworld::SceneRecord;
-use duet_model::generate::{ImageGenConfig, uncond_prompt};
+use duet_model::generate::uncond_prompt;
 use duet_model::logprobs::{GenLogprobMode, image_logprobs, text_logprobs};
 use duet_model::prompts::JanusTokenizer;
-use duet_model::sampling::SamplingConfig;
 use duet_model::{GenerationIds, Janus, JanusConfig};
 use image::RgbImage;
 use rand::Rng;
@@ -209,18 +208,7 @@ fn micro_batch<B: Backend>(
         ids.pad_token_id,
     )?;
     let und_loss = lp.logprobs.sum().neg() / lp.mask.sum();
-    let gen_cfg = ImageGenConfig {
-        num_tokens: 0,
-        cfg_scale: 1.0,
-        pad_id: ids.pad_token_id,
-        bos_id: ids.bos_token_id,
-        boi_id: ids
-            .generation_kwargs
-            .boi_token_id
-            .unwrap_or(ids.bos_token_id),
-        sampling: SamplingConfig::default(),
-        use_cache: false,
-    };
+    let gen_cfg = tasks::cond_image_cfg(ids);
     let batch: Vec<&GenExample> = (0..cfg.generation_batch_size)
         .map(|_| &data.t2i[rng.random_range(0..data.t2i.len())])
         .collect();

@@ -3,10 +3,8 @@
 //! per token (so caption length does not decide), with no external model.
 
 use burn::prelude::*;
-use duet_model::generate::ImageGenConfig;
+use duet_model::Janus;
 use duet_model::logprobs::{GenLogprobMode, TokenLogprobs, image_logprobs, text_logprobs};
-use duet_model::sampling::SamplingConfig;
-use duet_model::{GenerationIds, Janus};
 use image::RgbImage;
 
 use super::{Reward, Sample, ScoreCtx, Scorer};
@@ -43,22 +41,6 @@ pub fn row_means<B: Backend>(lp: TokenLogprobs<B>) -> Vec<f64> {
         .collect()
 }
 
-/// The conditional (no CFG) image-token scoring config.
-pub fn cond_image_cfg(ids: &GenerationIds) -> ImageGenConfig {
-    ImageGenConfig {
-        num_tokens: 0,
-        cfg_scale: 1.0,
-        pad_id: ids.pad_token_id,
-        bos_id: ids.bos_token_id,
-        boi_id: ids
-            .generation_kwargs
-            .boi_token_id
-            .unwrap_or(ids.bos_token_id),
-        sampling: SamplingConfig::default(),
-        use_cache: false,
-    }
-}
-
 /// R_U for caption rollouts: `mean_k log p(x_v^k | caption, x_v^<k)`.
 pub struct DualUnderstanding {
     pub name: String,
@@ -85,7 +67,7 @@ impl<B: Backend> Reward<B> for DualUnderstanding {
                 _ => None,
             })
             .collect();
-        let cfg = cond_image_cfg(ctx.ids);
+        let cfg = tasks::cond_image_cfg(ctx.ids);
         for chunk in todo.chunks(CHUNK) {
             let prompts = chunk
                 .iter()

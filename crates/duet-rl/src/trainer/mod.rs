@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod metrics;
 pub mod rollout;
+pub mod simpo;
 pub mod update;
 
 use std::path::{Path, PathBuf};
@@ -270,7 +271,7 @@ pub fn train_with<B: AutodiffBackend>(
         };
         let (m, report) = match cfg.algorithm {
             Algorithm::Grpo => update::grpo(model, &ctx, &exp, step, apply)?,
-            Algorithm::Simpo => update::simpo(model, &ctx, &exp, step, apply)?,
+            Algorithm::Simpo => simpo::simpo(model, &ctx, &exp, step, apply)?,
         };
         model = m;
         let update_s = t_update.elapsed().as_secs_f64();
