@@ -44,12 +44,7 @@ impl<B: Backend> ModelAnnotator<B> {
             }
         })?;
         let tok = JanusTokenizer::from_file(&dir.join("tokenizer.json"))?;
-        let n_img = model
-            .vision_model
-            .embeddings
-            .position_embedding
-            .weight
-            .dims()[0];
+        let n_img = tasks::image_tokens(&model);
         Ok(ModelAnnotator {
             model,
             tok,

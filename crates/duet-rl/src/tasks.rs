@@ -119,3 +119,14 @@ pub fn cond_image_cfg(ids: &duet_model::GenerationIds) -> duet_model::generate::
         use_cache: false,
     }
 }
+
+/// Image tokens per image of `model` (its vision tower's patch count, which
+/// the understanding prompt's placeholders must match).
+pub fn image_tokens<B: Backend>(model: &duet_model::Janus<B>) -> usize {
+    model
+        .vision_model
+        .embeddings
+        .position_embedding
+        .weight
+        .dims()[0]
+}

@@ -97,12 +97,7 @@ impl<B: Backend> Reward<B> for DualGeneration {
     fn score(&mut self, ctx: &ScoreCtx<B>, samples: &[Sample]) -> Result<Vec<Option<f64>>> {
         let model = pick(ctx, self.scorer, &self.name)?;
         let device = model.lm_head.weight.device();
-        let n_img = model
-            .vision_model
-            .embeddings
-            .position_embedding
-            .weight
-            .dims()[0];
+        let n_img = tasks::image_tokens(model);
         let prompt = tasks::understanding_ids(ctx.tokenizer, tasks::CAPTION_QUESTION, n_img)?;
         let mut out = vec![None; samples.len()];
         let todo: Vec<(usize, &str, &RgbImage)> = samples

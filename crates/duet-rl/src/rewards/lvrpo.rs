@@ -146,12 +146,7 @@ impl<B: Backend> Reward<B> for SelfConsistency {
     fn score(&mut self, ctx: &ScoreCtx<B>, samples: &[Sample]) -> Result<Vec<Option<f64>>> {
         let model = ctx.policy;
         let device = model.lm_head.weight.device();
-        let n_img = model
-            .vision_model
-            .embeddings
-            .position_embedding
-            .weight
-            .dims()[0];
+        let n_img = tasks::image_tokens(model);
         let options: Vec<String> = (1..=4).map(|n| n.to_string()).collect();
         let mut out = vec![None; samples.len()];
         let mut todo = Vec::new();

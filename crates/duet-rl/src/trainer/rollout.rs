@@ -77,6 +77,14 @@ pub fn features<B: Backend>(model: &Janus<B>, data: &RlData, images: &[usize]) -
     )
 }
 
+/// Each item repeated `g` times: one row per rollout of its group.
+fn group_rows(items: &[usize], g: usize) -> Vec<usize> {
+    items
+        .iter()
+        .flat_map(|&i| std::iter::repeat_n(i, g))
+        .collect()
+}
+
 /// `num_generations` answers for each of `items` (indices into `data.und`).
 pub fn understanding<B: Backend>(
     model: &Janus<B>,
@@ -87,16 +95,8 @@ pub fn understanding<B: Backend>(
     cfg: &RlConfig,
     seed: u64,
 ) -> Result<Vec<UndRollout>> {
-    let n_img = model
-        .vision_model
-        .embeddings
-        .position_embedding
-        .weight
-        .dims()[0];
-    let rows: Vec<usize> = items
-        .iter()
-        .flat_map(|&i| std::iter::repeat_n(i, cfg.num_generations))
-        .collect();
+    let n_img = tasks::image_tokens(model);
+    let rows = group_rows(items, cfg.num_generations);
     let mut out = Vec::with_capacity(rows.len());
     for (c, chunk) in rows.chunks(cfg.micro_batch_size).enumerate() {
         let prompts = chunk
@@ -165,16 +165,8 @@ pub fn generation<B: Backend>(
     cfg: &RlConfig,
     seed: u64,
 ) -> Result<Vec<GenRollout>> {
-    let n_img = model
-        .vision_model
-        .embeddings
-        .position_embedding
-        .weight
-        .dims()[0];
-    let rows: Vec<usize> = items
-        .iter()
-        .flat_map(|&i| std::iter::repeat_n(i, cfg.num_generations))
-        .collect();
+    let n_img = tasks::image_tokens(model);
+    let rows = group_rows(items, cfg.num_generations);
     let mut out = Vec::with_capacity(rows.len());
     // CFG doubles the rows of each forward pass.
     let per = (cfg.micro_batch_size / if cfg.cfg_weight != 1.0 { 2 } else { 1 }).max(1);
