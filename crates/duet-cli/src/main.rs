@@ -3,6 +3,7 @@
 
 mod cmd;
 mod progress;
+mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -15,7 +16,12 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub enum Command {
+    /// The whole mission in one command: data, pretrained base, pairs,
+    /// PairGRPO, before/after evaluation, report.html.
+    Demo(cmd::demo::DemoArgs),
+    /// Re-render report.html of a demo run directory.
+    Report(cmd::demo::ReportArgs),
     /// Generate datasets.
     #[command(subcommand)]
     Data(cmd::data::DataCmd),
@@ -30,16 +36,29 @@ enum Command {
     Pairs(cmd::pairs::PairsCmd),
     /// RL post-training: GRPO, PairGRPO, dual self-rewards, LVRPO.
     Rl(cmd::rl::RlArgs),
+    /// Draw images for a prompt with any checkpoint.
+    Generate(cmd::infer::GenerateArgs),
+    /// Answer a question about an image with any checkpoint.
+    Ask(cmd::infer::AskArgs),
 }
 
-fn main() -> std::process::ExitCode {
-    let result = match Cli::parse().command {
+/// Runs one parsed command (the demo chains several).
+pub fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Report(a) => cmd::demo::report(a),
         Command::Data(c) => cmd::data::run(c),
         Command::Eval(c) => cmd::eval::run(c),
         Command::Pretrain(c) => cmd::pretrain::run(c),
         Command::Pairs(c) => cmd::pairs::run(c),
         Command::Rl(a) => cmd::rl::run(a),
-    };
+        Command::Generate(a) => cmd::infer::generate::<duet_model::Cpu>(a, &Default::default()),
+        Command::Ask(a) => cmd::infer::ask::<duet_model::Cpu>(a, &Default::default()),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let result = dispatch(Cli::parse().command);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -21,6 +21,8 @@ pub enum RlError {
     Model(#[from] duet_model::ModelError),
     #[error(transparent)]
     DataSet(#[from] duet_data::DataError),
+    #[error(transparent)]
+    Eval(#[from] duet_eval::EvalError),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 }

@@ -13,7 +13,7 @@ use duet_eval::detector::ShapeDetector;
 use duet_eval::geneval::rules::Thresholds;
 use duet_eval::geneval::summary::Summary;
 use duet_eval::geneval::{ImageResult, score_image};
-use duet_eval::mmmu::score::{Prediction, judge};
+use duet_eval::mmmu::score::{OutputItem, Prediction, judge};
 use duet_eval::tally::Tally;
 use duet_model::generate::{ImageGenConfig, TextGenConfig, generate_image_tokens, generate_text};
 use duet_model::prompts::JanusTokenizer;
@@ -69,6 +69,12 @@ pub struct EvalReport {
     /// Generated images, prompt-major (for sample grids).
     #[serde(skip)]
     pub images: Vec<(GenEvalMetadata, RgbImage)>,
+    /// GenEval's per-image results, in the order of `images`.
+    #[serde(skip)]
+    pub results: Vec<ImageResult>,
+    /// Every MC response in MMMU's `output.json` item form, by subject.
+    #[serde(skip)]
+    pub mc_outputs: Vec<(String, OutputItem)>,
 }
 
 /// A split's items: MC questions with their images, and GenEval prompts.
@@ -111,6 +117,19 @@ pub fn evaluate<B: Backend>(
     split: &Split,
     cfg: &EvalConfig,
 ) -> Result<EvalReport> {
+    evaluate_with(model, tok, ids, split, cfg, &mut |_, _| {})
+}
+
+/// [`evaluate`], calling `progress(done, total)` after every batch (MC items
+/// and images counted together) for progress bars.
+pub fn evaluate_with<B: Backend>(
+    model: &Janus<B>,
+    tok: &JanusTokenizer,
+    ids: &GenerationIds,
+    split: &Split,
+    cfg: &EvalConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport> {
     let device = model.lm_head.weight.device();
     let n_img = model
         .vision_model
@@ -126,7 +145,11 @@ pub fn evaluate<B: Backend>(
         pad_id: ids.pad_token_id,
         sampling: SamplingConfig::greedy(),
     };
+    let prompts = &split.prompts[..take(cfg.max_prompts, split.prompts.len())];
+    let total = mc.len() + prompts.len() * cfg.images_per_prompt;
+    let mut done = 0;
     let mut by_type: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut mc_outputs = Vec::with_capacity(mc.len());
     let mut unparsed = 0;
     for chunk in mc.chunks(cfg.batch_size.max(1)) {
         let prompts = chunk
@@ -142,18 +165,37 @@ pub fn evaluate<B: Backend>(
         )?;
         for ((item, _), resp) in chunk.iter().zip(out) {
             let text = tasks::decode_response(tok, &resp, ids.eos_token_id)?;
-            let j = judge(&item.id, &raw_prediction(item, text), &gold(item));
+            let pred = raw_prediction(item, text.clone());
+            let j = judge(&item.id, &pred, &gold(item));
             unparsed += j.fallback as usize;
             by_type
                 .entry(item.subject.clone())
                 .or_default()
                 .add(j.correct);
+            if let Prediction::Raw {
+                all_choices,
+                index2ans,
+                ..
+            } = pred
+            {
+                mc_outputs.push((
+                    item.subject.clone(),
+                    OutputItem {
+                        id: item.id.clone(),
+                        question_type: Some(item.question_type.clone()),
+                        all_choices,
+                        index2ans: index2ans.into_iter().collect(),
+                        response: text,
+                    },
+                ));
+            }
         }
+        done += chunk.len();
+        progress(done, total);
     }
     let mut all = Tally::default();
     by_type.values().for_each(|t| all.merge(*t));
 
-    let prompts = &split.prompts[..take(cfg.max_prompts, split.prompts.len())];
     let boi = ids
         .generation_kwargs
         .boi_token_id
@@ -188,10 +230,15 @@ pub fn evaluate<B: Backend>(
         let codes = generate_image_tokens(model, &rows, &gen_cfg)?;
         let decoded = decode_codes(model, &codes)?;
         for (k, (m, img)) in chunk.iter().zip(decoded).enumerate() {
-            let name = format!("{:05}", c * cfg.batch_size.max(1) + k);
+            // GenEval's layout: `<prompt:05>/samples/<sample:04>.png`.
+            let j = c * cfg.batch_size.max(1) + k;
+            let ipp = cfg.images_per_prompt.max(1);
+            let name = format!("{:05}/samples/{:04}.png", j / ipp, j % ipp);
             results.push(score_image(&detector, &img, m, &th, name));
             images.push(((*m).clone(), img));
         }
+        done += chunk.len();
+        progress(done, total);
     }
     Ok(EvalReport {
         mc_accuracy: all.acc(),
@@ -199,7 +246,36 @@ pub fn evaluate<B: Backend>(
         mc_unparsed: unparsed,
         geneval: Summary::from_results(&results),
         images,
+        results,
+        mc_outputs,
     })
+}
+
+/// Writes an evaluation in the ecosystem's formats under `dir`:
+/// `geneval/<prompt:05>/{metadata.jsonl, samples/<k:04>.png}` (GenEval's
+/// image folder, scoreable by GenEval's own `evaluate_images.py`) with
+/// `geneval/results.jsonl` (GenEval's per-image results),
+/// `mmmu/<subject>/output.json` (MMMU's parse-and-eval input) and
+/// `scores.json` (the report). Every file is written atomically.
+pub fn write_outputs(report: &EvalReport, images_per_prompt: usize, dir: &Path) -> Result<()> {
+    let gen_dir = dir.join("geneval");
+    let ipp = images_per_prompt.max(1);
+    for (p, chunk) in report.images.chunks(ipp).enumerate() {
+        let imgs: Vec<RgbImage> = chunk.iter().map(|(_, i)| i.clone()).collect();
+        duet_eval::geneval::write_prompt_folder(&gen_dir, p, &chunk[0].0, &imgs)?;
+    }
+    if !report.results.is_empty() {
+        duet_data::io::write_jsonl(&gen_dir.join("results.jsonl"), &report.results)?;
+    }
+    let mut by_subject: BTreeMap<&str, Vec<&OutputItem>> = BTreeMap::new();
+    for (s, item) in &report.mc_outputs {
+        by_subject.entry(s).or_default().push(item);
+    }
+    for (s, items) in by_subject {
+        duet_data::io::write_json(&dir.join("mmmu").join(s).join("output.json"), &items)?;
+    }
+    duet_data::io::write_json(&dir.join("scores.json"), report)?;
+    Ok(())
 }
 
 /// VQ-decodes rows of codes to images.

@@ -20,6 +20,17 @@ pub enum DataCmd {
     /// Render ground-truth images for GenEval prompts into GenEval's folder
     /// layout (an oracle generator: every image satisfies its prompt).
     RenderGeneval(RenderArgs),
+    /// Split a split's items into disjoint halves for pairing: understanding
+    /// items of even scenes (und_half.jsonl), generation items of odd scenes
+    /// (gen_half.jsonl), written into the split directory.
+    Halves(HalvesArgs),
+}
+
+#[derive(Args)]
+pub struct HalvesArgs {
+    /// Split directory (understanding.jsonl, generation.jsonl).
+    #[arg(long)]
+    split: PathBuf,
 }
 
 #[derive(Args)]
@@ -70,6 +81,13 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
                 );
             }
             println!("wrote {}", a.out.display());
+        }
+        DataCmd::Halves(a) => {
+            let (u, g) = duet_data::shapeworld::halves::write_halves(&a.split)?;
+            println!(
+                "{}: {u} understanding items (even scenes) in und_half.jsonl, {g} generation items (odd scenes) in gen_half.jsonl",
+                a.split.display()
+            );
         }
         DataCmd::RenderGeneval(a) => {
             let prompts: Vec<GenEvalMetadata> = read_jsonl(&a.metadata)?;

@@ -12,6 +12,8 @@ use duet_eval::detector::ShapeDetector;
 use duet_eval::geneval::{Summary, Thresholds, score_dir};
 use duet_eval::mmmu;
 
+use duet_rl::eval::{EvalConfig, Split, evaluate_with, write_outputs};
+
 use crate::progress::bar;
 
 #[derive(Subcommand)]
@@ -21,6 +23,42 @@ pub enum EvalCmd {
     Geneval(GenevalArgs),
     /// Score MMMU-format predictions against an MMMU answer file.
     Mmmu(MmmuArgs),
+    /// Run a checkpoint over a ShapeWorld split: answer every MC item,
+    /// draw every GenEval prompt, and write GenEval's image folder, MMMU's
+    /// output files and the scores.
+    Model(ModelArgs),
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Checkpoint, `duet pretrain` run or `duet rl` output directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Split directory (understanding.jsonl, evaluation_metadata.jsonl);
+    /// default: `<model>/data/test` when `--model` is a pretrain run.
+    #[arg(long)]
+    split: Option<PathBuf>,
+    /// Output directory: geneval/, mmmu/<subject>/output.json, scores.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// MC items to answer (0 = all).
+    #[arg(long, default_value_t = 0)]
+    max_mc_items: usize,
+    /// GenEval prompts to draw (0 = all).
+    #[arg(long, default_value_t = 0)]
+    max_prompts: usize,
+    #[arg(long, default_value_t = 4)]
+    images_per_prompt: usize,
+    #[arg(long, default_value_t = 5.0)]
+    cfg_scale: f64,
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
 }
 
 #[derive(Args)]
@@ -62,6 +100,7 @@ pub struct MmmuArgs {
 pub fn run(cmd: EvalCmd) -> anyhow::Result<()> {
     match cmd {
         EvalCmd::Geneval(a) => geneval(a),
+        EvalCmd::Model(a) => model_eval::<duet_model::Cpu>(a, &Default::default()),
         EvalCmd::Mmmu(a) => {
             let answers = mmmu::read_answers(&a.answers)?;
             let preds = mmmu::read_predictions(&a.predictions)?;
@@ -114,5 +153,53 @@ fn geneval(a: GenevalArgs) -> anyhow::Result<()> {
     write_jsonl(&out, &results).with_context(|| format!("writing {}", out.display()))?;
     println!("{}", Summary::from_results(&results));
     println!("per-image results: {}", out.display());
+    Ok(())
+}
+
+fn model_eval<B: burn::prelude::Backend>(a: ModelArgs, device: &B::Device) -> anyhow::Result<()> {
+    let split_dir = match a.split {
+        Some(s) => s,
+        None => super::model::default_split(&a.model, "test").with_context(|| {
+            format!(
+                "{}: no data/test inside; pass --split DIR",
+                a.model.display()
+            )
+        })?,
+    };
+    let m = super::model::load::<B>(&a.model, device)?;
+    let split = Split::read(&split_dir)?;
+    let cfg = EvalConfig {
+        max_mc_items: a.max_mc_items,
+        max_prompts: a.max_prompts,
+        images_per_prompt: a.images_per_prompt,
+        cfg_scale: a.cfg_scale,
+        temperature: a.temperature,
+        top_k: a.top_k,
+        seed: a.seed,
+        batch_size: a.batch_size,
+    };
+    let pb = bar("eval", 0);
+    let report = evaluate_with(&m.model, &m.tok, &m.ids, &split, &cfg, &mut |d, t| {
+        pb.set_length(t as u64);
+        pb.set_position(d as u64);
+    })?;
+    pb.finish_and_clear();
+    write_outputs(&report, cfg.images_per_prompt, &a.out)?;
+    println!("model {} on {}", m.dir.display(), split_dir.display());
+    println!(
+        "MC accuracy {:.3} ({} items)",
+        report.mc_accuracy,
+        report.mc_outputs.len()
+    );
+    for (t, tally) in &report.mc_by_type {
+        println!(
+            "  {t:<16} {:.3} ({}/{})",
+            tally.acc(),
+            tally.correct,
+            tally.num
+        );
+    }
+    println!("{}", report.geneval);
+    println!("outputs: {}", a.out.display());
     Ok(())
 }

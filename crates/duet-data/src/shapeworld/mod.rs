@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod dataset;
+pub mod halves;
 pub mod prompts;
 pub mod questions;
 pub mod render;

@@ -75,7 +75,7 @@ pub fn subject_of(id: &str) -> String {
 }
 
 /// One item of a per-subject `output.json`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutputItem {
     pub id: String,
     #[serde(default)]
