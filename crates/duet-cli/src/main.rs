@@ -1,6 +1,7 @@
 //! `duet`: the command-line front end. Thin: parses arguments, adds context to
 //! errors, shows progress; the work happens in the library crates.
 
+mod backend;
 mod cmd;
 mod progress;
 mod report;
@@ -11,6 +12,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "duet", version, about, long_about = None)]
 pub struct Cli {
+    /// Backend that runs the model: cpu (burn-flex), or wgpu / cuda when
+    /// built with those cargo features.
+    #[arg(long, global = true, value_enum, default_value_t = backend::BackendKind::Cpu)]
+    backend: backend::BackendKind,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,22 +48,26 @@ pub enum Command {
 }
 
 /// Runs one parsed command (the demo chains several).
-pub fn dispatch(command: Command) -> anyhow::Result<()> {
+pub fn dispatch(command: Command, backend: backend::BackendKind) -> anyhow::Result<()> {
+    use backend::with_backend;
     match command {
-        Command::Demo(a) => cmd::demo::run(a),
+        Command::Demo(a) => cmd::demo::run(a, backend),
         Command::Report(a) => cmd::demo::report(a),
         Command::Data(c) => cmd::data::run(c),
-        Command::Eval(c) => cmd::eval::run(c),
-        Command::Pretrain(c) => cmd::pretrain::run(c),
+        Command::Eval(c) => cmd::eval::run(c, backend),
+        Command::Pretrain(c) => cmd::pretrain::run(c, backend),
         Command::Pairs(c) => cmd::pairs::run(c),
-        Command::Rl(a) => cmd::rl::run(a),
-        Command::Generate(a) => cmd::infer::generate::<duet_model::Cpu>(a, &Default::default()),
-        Command::Ask(a) => cmd::infer::ask::<duet_model::Cpu>(a, &Default::default()),
+        Command::Rl(a) => cmd::rl::run(a, backend),
+        Command::Generate(a) => {
+            with_backend!(backend, B, dev => cmd::infer::generate::<B>(a, &dev))
+        }
+        Command::Ask(a) => with_backend!(backend, B, dev => cmd::infer::ask::<B>(a, &dev)),
     }
 }
 
 fn main() -> std::process::ExitCode {
-    let result = dispatch(Cli::parse().command);
+    let cli = Cli::parse();
+    let result = dispatch(cli.command, cli.backend);
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

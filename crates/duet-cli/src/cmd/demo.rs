@@ -77,12 +77,16 @@ fn s(p: &Path) -> String {
 }
 
 /// Runs one `duet …` command line in-process, echoing it first.
-fn duet(argv: &[String]) -> Result<()> {
+fn duet(backend: crate::backend::BackendKind, argv: &[String]) -> Result<()> {
+    let mut argv = argv.to_vec();
+    if backend != crate::backend::BackendKind::Cpu {
+        argv.splice(0..0, ["--backend".to_string(), backend.name().to_string()]);
+    }
     eprintln!("$ duet {}", argv.join(" "));
     let cli =
         crate::Cli::try_parse_from(std::iter::once("duet".to_string()).chain(argv.iter().cloned()))
             .map_err(|e| anyhow::anyhow!("internal command line `{}`: {e}", argv.join(" ")))?;
-    crate::dispatch(cli.command)
+    crate::dispatch(cli.command, cli.backend)
 }
 
 struct Stages<'a> {
@@ -115,7 +119,7 @@ impl Stages<'_> {
     }
 }
 
-pub fn run(a: DemoArgs) -> Result<()> {
+pub fn run(a: DemoArgs, backend: crate::backend::BackendKind) -> Result<()> {
     let t0 = Instant::now();
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from(if a.quick {
@@ -147,32 +151,41 @@ pub fn run(a: DemoArgs) -> Result<()> {
 
     // 1. Data, tokenizer, VQ, contrastive encoder, SFT, and the base's report.
     st.stage("pretrain", out.join("report.json").is_file(), || {
-        duet(&[
-            "pretrain".into(),
-            "all".into(),
-            "--recipe".into(),
-            s(&recipe),
-            "--out".into(),
-            s(&out),
-            "--resume".into(),
-        ])
+        duet(
+            backend,
+            &[
+                "pretrain".into(),
+                "all".into(),
+                "--recipe".into(),
+                s(&recipe),
+                "--out".into(),
+                s(&out),
+                "--resume".into(),
+            ],
+        )
     })?;
 
     // 2. PairUni's UG pairs from disjoint halves of the training split.
     let train = out.join("data").join("train");
     let pairs = out.join("pairs.jsonl");
     st.stage("pairs", pairs.is_file(), || {
-        duet(&["data".into(), "halves".into(), "--split".into(), s(&train)])?;
-        duet(&[
-            "pairs".into(),
-            "build".into(),
-            "--und".into(),
-            s(&train.join(duet_data::shapeworld::halves::UND_HALF)),
-            "--gen".into(),
-            s(&train.join(duet_data::shapeworld::halves::GEN_HALF)),
-            "--out".into(),
-            s(&pairs),
-        ])
+        duet(
+            backend,
+            &["data".into(), "halves".into(), "--split".into(), s(&train)],
+        )?;
+        duet(
+            backend,
+            &[
+                "pairs".into(),
+                "build".into(),
+                "--und".into(),
+                s(&train.join(duet_data::shapeworld::halves::UND_HALF)),
+                "--gen".into(),
+                s(&train.join(duet_data::shapeworld::halves::GEN_HALF)),
+                "--out".into(),
+                s(&pairs),
+            ],
+        )
     })?;
 
     // 3. PairGRPO, evaluated on the test split before and after.
@@ -190,7 +203,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         if duet_rl::checkpoint::latest(&rl_dir)?.is_some() {
             argv.push("--resume".into());
         }
-        duet(&argv)
+        duet(backend, &argv)
     })?;
 
     // 4. The report (always re-rendered: cheap, and picks up new styling).

@@ -97,10 +97,12 @@ pub struct MmmuArgs {
     out: Option<PathBuf>,
 }
 
-pub fn run(cmd: EvalCmd) -> anyhow::Result<()> {
+pub fn run(cmd: EvalCmd, backend: crate::backend::BackendKind) -> anyhow::Result<()> {
     match cmd {
         EvalCmd::Geneval(a) => geneval(a),
-        EvalCmd::Model(a) => model_eval::<duet_model::Cpu>(a, &Default::default()),
+        EvalCmd::Model(a) => {
+            crate::backend::with_backend!(backend, B, dev => model_eval::<B>(a, &dev))
+        }
         EvalCmd::Mmmu(a) => {
             let answers = mmmu::read_answers(&a.answers)?;
             let preds = mmmu::read_predictions(&a.predictions)?;

@@ -9,8 +9,6 @@ use clap::{Args, Subcommand};
 use duet_rl::pretrain::recipe::{self, Progress, Recipe, RunLayout, Stage};
 use indicatif::ProgressBar;
 
-type Train = burn::backend::Autodiff<duet_model::Cpu>;
-
 #[derive(Subcommand)]
 pub enum PretrainCmd {
     /// Train the VQ-VAE image tokenizer.
@@ -73,7 +71,11 @@ impl Progress for Bars {
     }
 }
 
-pub fn run(cmd: PretrainCmd) -> Result<()> {
+pub fn run(cmd: PretrainCmd, backend: crate::backend::BackendKind) -> Result<()> {
+    crate::backend::with_backend!(backend, B, dev => run_on::<B>(cmd, &dev))
+}
+
+fn run_on<B: burn::prelude::Backend>(cmd: PretrainCmd, device: &B::Device) -> Result<()> {
     let measure = matches!(cmd, PretrainCmd::All(_));
     let (args, stages): (StageArgs, &[Stage]) = match cmd {
         PretrainCmd::Vq(a) => (a, &[Stage::Vq]),
@@ -85,27 +87,29 @@ pub fn run(cmd: PretrainCmd) -> Result<()> {
     let layout = RunLayout {
         root: args.out.clone(),
     };
-    let device = Default::default();
     let mut bars = Bars {
         bar: None,
         name: String::new(),
         start: Instant::now(),
     };
     let t0 = Instant::now();
-    let base = recipe::run::<Train>(&recipe, &layout, stages, args.resume, &device, &mut bars)
-        .with_context(|| format!("pretraining with {}", args.recipe.display()))?;
+    let base = recipe::run::<burn::backend::Autodiff<B>>(
+        &recipe,
+        &layout,
+        stages,
+        args.resume,
+        device,
+        &mut bars,
+    )
+    .with_context(|| format!("pretraining with {}", args.recipe.display()))?;
     eprintln!("stages done in {:.1} s", t0.elapsed().as_secs_f64());
     if let Some(dir) = base {
         println!("base model: {}", dir.display());
     }
     if measure {
         let t = Instant::now();
-        let r = duet_rl::pretrain::report::measure::<duet_model::Cpu>(
-            &recipe,
-            &layout,
-            &Default::default(),
-        )
-        .context("measuring the run")?;
+        let r = duet_rl::pretrain::report::measure::<B>(&recipe, &layout, device)
+            .context("measuring the run")?;
         let path = args.out.join("report.json");
         let text = serde_json::to_string_pretty(&r).expect("plain data");
         duet_data::io::write_atomic(&path, text.as_bytes())?;

@@ -12,8 +12,6 @@ use duet_rl::trainer::{RlProgress, train};
 use indicatif::ProgressBar;
 use serde_json::Value;
 
-type Train = burn::backend::Autodiff<duet_model::Cpu>;
-
 #[derive(Args)]
 pub struct RlArgs {
     /// Config file (TOML; may name a `preset` and override its keys).
@@ -139,7 +137,7 @@ fn table(before: Option<&EvalReport>, after: &EvalReport) {
     }
 }
 
-pub fn run(args: RlArgs) -> Result<()> {
+pub fn run(args: RlArgs, backend: crate::backend::BackendKind) -> Result<()> {
     let mut cfg = match (&args.config, &args.preset) {
         (Some(path), _) => RlConfig::from_file(path)?,
         (None, Some(name)) => RlConfig::preset(name)?,
@@ -175,8 +173,10 @@ pub fn run(args: RlArgs) -> Result<()> {
         t0: Instant::now(),
     };
     let t0 = Instant::now();
-    let summary = train::<Train>(&cfg, args.resume, &Default::default(), &mut bar)
-        .with_context(|| format!("RL run into {}", cfg.output_dir.display()))?;
+    let summary = crate::backend::with_backend!(backend, B, dev => {
+        Ok(train::<burn::backend::Autodiff<B>>(&cfg, args.resume, &dev, &mut bar))
+    })?
+    .with_context(|| format!("RL run into {}", cfg.output_dir.display()))?;
     if let Some(b) = bar.bar.take() {
         b.finish_and_clear();
     }
