@@ -2,6 +2,7 @@
 
 mod detector;
 mod pairs;
+mod results;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,11 @@ enum Cmd {
     PairsReport(pairs::report::Args),
     /// HNSW recall@1 against exact search on ShapeWorld pixel features.
     PairsRecall(pairs::recall::Args),
+    /// docs/results.md from a `duet demo` run directory.
+    Results(results::Args),
+    /// The wgpu smoke test (duet-model's `wgpu_smoke`): CPU vs wgpu forward
+    /// and decode; needs a Vulkan driver (lavapipe works).
+    TestWgpu,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +39,24 @@ fn main() -> anyhow::Result<()> {
         Cmd::PairsInputs(a) => pairs::inputs::run(a),
         Cmd::PairsReport(a) => pairs::report::run(a),
         Cmd::PairsRecall(a) => pairs::recall::run(a),
+        Cmd::Results(a) => results::run(a),
+        Cmd::TestWgpu => {
+            let status =
+                std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+                    .args([
+                        "test",
+                        "-p",
+                        "duet-model",
+                        "--features",
+                        "wgpu",
+                        "--test",
+                        "wgpu_smoke",
+                        "--",
+                        "--nocapture",
+                    ])
+                    .status()?;
+            anyhow::ensure!(status.success(), "the wgpu smoke test failed ({status})");
+            Ok(())
+        }
     }
 }
