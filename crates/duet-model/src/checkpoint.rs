@@ -100,6 +100,17 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
+fn drop_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 /// Saves `model` as an HF checkpoint in `dir`: `model.safetensors` (f32,
 /// HF keys, untied `lm_head`), `config.json`, `generation_config.json` when
 /// given, and a copy of `tokenizer` when given.
@@ -121,6 +132,9 @@ pub fn save<B: Backend>(
     )?;
     write_atomic(&dir.join("model.safetensors"), &saver.to_bytes()?)?;
     let mut config = serde_json::to_value(cfg).expect("plain data");
+    // transformers' strict config classes reject `null` for typed fields
+    // (e.g. `num_patches`); an absent key takes their default instead.
+    drop_nulls(&mut config);
     config["architectures"] = serde_json::json!(["JanusForConditionalGeneration"]);
     config["tie_word_embeddings"] = serde_json::json!(false);
     config["dtype"] = serde_json::json!("float32");

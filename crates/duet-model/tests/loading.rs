@@ -207,6 +207,9 @@ fn every_preset_survives_save_and_load() {
         checkpoint::save(&model, &cfg, Some(&ids), None, dir.path()).unwrap();
         let (cfg2, back) = checkpoint::load::<B>(dir.path(), &dev).unwrap();
         assert_eq!(cfg2, cfg, "{name}");
+        // transformers' strict config classes refuse `null` for typed fields.
+        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+        assert!(!text.contains("null"), "{name}: config.json has a null: {text}");
         assert_eq!(
             checkpoint::read_generation_ids(dir.path()).unwrap(),
             Some(ids.clone())
