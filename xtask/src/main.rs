@@ -1,5 +1,6 @@
 //! `cargo xtask …`: measurements and maintenance that are too long for tests.
 
+mod bench;
 mod detector;
 mod pairs;
 mod results;
@@ -26,6 +27,9 @@ enum Cmd {
     PairsReport(pairs::report::Args),
     /// HNSW recall@1 against exact search on ShapeWorld pixel features.
     PairsRecall(pairs::recall::Args),
+    /// Benchmarks against HF transformers + PyTorch (docs/benchmarks.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
     /// docs/results.md from a `duet demo` run directory.
     Results(results::Args),
     /// The wgpu smoke test (duet-model's `wgpu_smoke`): CPU vs wgpu forward
@@ -40,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::PairsReport(a) => pairs::report::run(a),
         Cmd::PairsRecall(a) => pairs::recall::run(a),
         Cmd::Results(a) => results::run(a),
+        Cmd::Bench(c) => bench::run(c),
         Cmd::TestWgpu => {
             let status =
                 std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))

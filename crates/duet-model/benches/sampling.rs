@@ -1,46 +1,134 @@
-//! Image-token generation throughput on the `shapeworld` preset: batch 16,
-//! CFG on (32 decoder rows), 64 image tokens, with and without the KV cache.
-//! `cargo bench -p duet-model --bench sampling`; tokens/s = 16 × 64 / time.
+//! Model-side benches on the `shapeworld` preset (random weights; speed does
+//! not depend on them): image-token decode with CFG and the KV cache at
+//! batch 1/16/64, per-token decode time as the image grows (64/256/576
+//! tokens), text decode, teacher-forced log-probs, VQ decode.
+//! `cargo bench -p duet-model --bench sampling`; baselines: docs/benchmarks.md.
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use duet_model::generate::{ImageGenConfig, generate_image_tokens};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use duet_model::generate::{ImageGenConfig, TextGenConfig, generate_image_tokens, generate_text};
+use duet_model::logprobs::{GenLogprobMode, image_logprobs, text_logprobs};
 use duet_model::sampling::SamplingConfig;
-use duet_model::{Cpu, JanusConfig};
+use duet_model::{Cpu, Janus, JanusConfig};
 
-fn bench(c: &mut Criterion) {
-    let (cfg, ids) = JanusConfig::preset("shapeworld").expect("preset");
+use burn::prelude::*;
+
+fn setup(max_pos: usize) -> (Janus<Cpu>, ImageGenConfig) {
+    let (mut cfg, ids) = JanusConfig::preset("shapeworld").expect("preset");
+    cfg.text_config.max_position_embeddings = max_pos;
     let model = cfg.init::<Cpu>(&Default::default());
-    let boi = ids.generation_kwargs.boi_token_id.expect("preset has BOI");
-    let prompts: Vec<Vec<u32>> = (0..16u32)
-        .map(|i| vec![ids.bos_token_id, 20 + i, 40, 41, boi])
-        .collect();
-    let mut group = c.benchmark_group("sampling");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(16 * 64));
-    for use_cache in [true, false] {
-        let gen_cfg = ImageGenConfig {
-            num_tokens: 64,
-            cfg_scale: 5.0,
-            pad_id: ids.pad_token_id,
-            bos_id: ids.bos_token_id,
-            boi_id: boi,
-            sampling: SamplingConfig {
-                seed: 1,
-                ..Default::default()
-            },
-            use_cache,
-        };
-        let name = if use_cache {
-            "image_tokens_b16_cfg_64/kv_cache"
-        } else {
-            "image_tokens_b16_cfg_64/no_cache"
-        };
-        group.bench_function(name, |b| {
-            b.iter(|| generate_image_tokens(&model, &prompts, &gen_cfg).expect("generation"))
-        });
-    }
-    group.finish();
+    let gen_cfg = ImageGenConfig {
+        num_tokens: 64,
+        cfg_scale: 5.0,
+        pad_id: ids.pad_token_id,
+        bos_id: ids.bos_token_id,
+        boi_id: ids.generation_kwargs.boi_token_id.expect("preset has BOI"),
+        sampling: SamplingConfig {
+            seed: 1,
+            ..Default::default()
+        },
+        use_cache: true,
+    };
+    (model, gen_cfg)
 }
 
-criterion_group!(benches, bench);
+fn prompts(n: usize, cfg: &ImageGenConfig) -> Vec<Vec<u32>> {
+    (0..n as u32)
+        .map(|i| vec![cfg.bos_id, 20 + i % 8, 40, 41, cfg.boi_id])
+        .collect()
+}
+
+fn image_decode(c: &mut Criterion) {
+    let (model, cfg) = setup(256);
+    let mut g = c.benchmark_group("image_decode_cfg_64tok");
+    g.sample_size(10);
+    for batch in [1usize, 16, 64] {
+        let p = prompts(batch, &cfg);
+        g.throughput(Throughput::Elements((batch * 64) as u64));
+        g.bench_with_input(BenchmarkId::new("kv_cache/batch", batch), &p, |b, p| {
+            b.iter(|| generate_image_tokens(&model, p, &cfg).expect("generation"))
+        });
+    }
+    let p = prompts(16, &cfg);
+    let no_cache = ImageGenConfig {
+        use_cache: false,
+        ..cfg.clone()
+    };
+    g.throughput(Throughput::Elements(16 * 64));
+    g.bench_function("no_cache/batch/16", |b| {
+        b.iter(|| generate_image_tokens(&model, &p, &no_cache).expect("generation"))
+    });
+    g.finish();
+}
+
+/// Per-token time should stay flat as the image grows: the cache makes each
+/// step O(past) in attention only.
+fn per_token(c: &mut Criterion) {
+    let (model, cfg) = setup(1024);
+    let p = prompts(4, &cfg);
+    let mut g = c.benchmark_group("image_decode_cfg_batch4_tokens");
+    g.sample_size(10);
+    for tokens in [64usize, 256, 576] {
+        let cfg = ImageGenConfig {
+            num_tokens: tokens,
+            ..cfg.clone()
+        };
+        g.throughput(Throughput::Elements((4 * tokens) as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(tokens), &cfg, |b, cfg| {
+            b.iter(|| generate_image_tokens(&model, &p, cfg).expect("generation"))
+        });
+    }
+    g.finish();
+}
+
+fn text_and_logprobs(c: &mut Criterion) {
+    let (model, cfg) = setup(256);
+    let p = prompts(16, &cfg);
+    let tcfg = TextGenConfig {
+        max_new_tokens: 16,
+        stop_tokens: vec![],
+        pad_id: cfg.pad_id,
+        sampling: SamplingConfig {
+            seed: 1,
+            ..Default::default()
+        },
+    };
+    let mut g = c.benchmark_group("text_and_logprobs");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(16 * 16));
+    g.bench_function("text_decode_b16_16tok", |b| {
+        b.iter(|| generate_text(&model, &p, None, &tcfg).expect("generation"))
+    });
+    let responses: Vec<Vec<u32>> = (0..16u32)
+        .map(|i| (0..16).map(|k| 10 + (i + k) % 50).collect())
+        .collect();
+    g.bench_function("text_logprobs_b16_16tok", |b| {
+        b.iter(|| text_logprobs(&model, &p, &responses, None, cfg.pad_id).expect("logprobs"))
+    });
+    let codes: Vec<Vec<u32>> = (0..16u32)
+        .map(|i| (0..64).map(|k| (i * 31 + k * 17) % 512).collect())
+        .collect();
+    g.throughput(Throughput::Elements(16 * 64));
+    g.bench_function("image_logprobs_cond_b16_64tok", |b| {
+        b.iter(|| image_logprobs(&model, &p, &codes, GenLogprobMode::Cond, &cfg).expect("logprobs"))
+    });
+    g.bench_function("image_logprobs_cfg_b16_64tok", |b| {
+        b.iter(|| image_logprobs(&model, &p, &codes, GenLogprobMode::Cfg, &cfg).expect("logprobs"))
+    });
+    let dev = Default::default();
+    let flat: Vec<i64> = codes.iter().flatten().map(|&c| c as i64).collect();
+    let t = Tensor::<Cpu, 2, Int>::from_data(TensorData::new(flat, [16, 64]), &dev);
+    g.throughput(Throughput::Elements(16));
+    g.bench_function("vq_decode_b16_64x64", |b| {
+        b.iter(|| {
+            model
+                .vqmodel
+                .decode_codes(t.clone())
+                .expect("decode")
+                .into_data()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, image_decode, per_token, text_and_logprobs);
 criterion_main!(benches);

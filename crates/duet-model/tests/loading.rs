@@ -209,7 +209,10 @@ fn every_preset_survives_save_and_load() {
         assert_eq!(cfg2, cfg, "{name}");
         // transformers' strict config classes refuse `null` for typed fields.
         let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
-        assert!(!text.contains("null"), "{name}: config.json has a null: {text}");
+        assert!(
+            !text.contains("null"),
+            "{name}: config.json has a null: {text}"
+        );
         assert_eq!(
             checkpoint::read_generation_ids(dir.path()).unwrap(),
             Some(ids.clone())

@@ -58,7 +58,10 @@ fn peak_rss_kb() -> u64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let preset = args.first().map_or("shapeworld", String::as_str);
-    let save = std::path::PathBuf::from(args.get(1).ok_or("usage: PRESET SAVE_DIR [BATCH] [REPEATS]")?);
+    let save = std::path::PathBuf::from(
+        args.get(1)
+            .ok_or("usage: PRESET SAVE_DIR [BATCH] [REPEATS]")?,
+    );
     let batch: usize = args.get(2).map_or(Ok(16), |s| s.parse())?;
     let repeats: usize = args.get(3).map_or(Ok(3), |s| s.parse())?;
     let (cfg, ids) = JanusConfig::preset(preset)?;
@@ -66,8 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     <Cpu as Backend>::seed(&dev, 7);
     let model = cfg.init::<Cpu>(&dev);
     checkpoint::save(&model, &cfg, Some(&ids), None, &save)?;
-    let n_tok = cfg.vq_config.num_patches.unwrap_or(cfg.vision_config.num_image_tokens);
-    let boi = ids.generation_kwargs.boi_token_id.ok_or("preset without BOI")?;
+    let n_tok = cfg
+        .vq_config
+        .num_patches
+        .unwrap_or(cfg.vision_config.num_image_tokens);
+    let boi = ids
+        .generation_kwargs
+        .boi_token_id
+        .ok_or("preset without BOI")?;
     let prompts: Vec<Vec<u32>> = (0..batch as u32)
         .map(|i| vec![ids.bos_token_id, 20 + i % 8, 40, 41, boi])
         .collect();
@@ -83,7 +92,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         use_cache: true,
     };
-    let gen_s = time(repeats, || generate_image_tokens(&model, &prompts, &gen_cfg).unwrap());
+    let gen_s = time(repeats, || {
+        generate_image_tokens(&model, &prompts, &gen_cfg).unwrap()
+    });
 
     // (b) on the autodiff backend, same weights.
     let ad = checkpoint::load::<Ad>(&save, &dev)?.1;
@@ -94,7 +105,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect()
         })
         .collect();
-    let adv: Vec<f32> = (0..batch).map(|r| if r % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    let adv: Vec<f32> = (0..batch)
+        .map(|r| if r % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
     let grpo_s = time(repeats, || {
         let lp = image_logprobs(&ad, &prompts, &codes, GenLogprobMode::Cond, &gen_cfg).unwrap();
         let a = Tensor::<Ad, 1>::from_data(TensorData::new(adv.clone(), [batch]), &dev)

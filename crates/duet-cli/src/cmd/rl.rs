@@ -174,7 +174,7 @@ pub fn run(args: RlArgs, backend: crate::backend::BackendKind) -> Result<()> {
     };
     let t0 = Instant::now();
     let summary = crate::backend::with_backend!(backend, B, dev => {
-        Ok(train::<burn::backend::Autodiff<B>>(&cfg, args.resume, &dev, &mut bar))
+        Ok::<_, anyhow::Error>(train::<burn::backend::Autodiff<B>>(&cfg, args.resume, &dev, &mut bar))
     })?
     .with_context(|| format!("RL run into {}", cfg.output_dir.display()))?;
     if let Some(b) = bar.bar.take() {
