@@ -64,14 +64,24 @@ impl<B: Backend> LlamaAttention<B> {
         mask: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
-        let split =
-            |y: Tensor<B, 3>, heads: usize| y.reshape([b, t, heads, self.head_dim]).swap_dims(1, 2);
-        let q = apply_rope(split(apply(&self.q_proj, x.clone()), self.num_heads), rope);
-        let k = apply_rope(
-            split(apply(&self.k_proj, x.clone()), self.num_kv_heads),
-            rope,
-        );
-        let v = split(apply(&self.v_proj, x), self.num_kv_heads);
+        let d = self.head_dim;
+        // RoPE on the projection's `[b, t, heads, d]` layout (contiguous),
+        // then heads first. A single-token step needs no transpose at all:
+        // `[b, 1, h, d]` and `[b, h, 1, d]` share their memory order, and a
+        // reshape keeps burn-flex off its element-wise strided copy.
+        let heads_first = |y: Tensor<B, 4>| {
+            let [b, t, h, d] = y.dims();
+            if t == 1 {
+                y.reshape([b, h, 1, d])
+            } else {
+                y.swap_dims(1, 2)
+            }
+        };
+        let proj =
+            |l: &burn::nn::Linear<B>, heads: usize| apply(l, x.clone()).reshape([b, t, heads, d]);
+        let q = heads_first(apply_rope(proj(&self.q_proj, self.num_heads), rope));
+        let k = heads_first(apply_rope(proj(&self.k_proj, self.num_kv_heads), rope));
+        let v = heads_first(proj(&self.v_proj, self.num_kv_heads));
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, k, v),
             None => (k, v),
@@ -97,10 +107,11 @@ impl<B: Backend> LlamaAttention<B> {
             is_causal: mask.is_none(),
         };
         let out = attention(q, k, v, mask, None, options); // [b, h, t, d]
-        apply(
-            &self.o_proj,
-            out.swap_dims(1, 2)
-                .reshape([b, t, self.num_heads * self.head_dim]),
-        )
+        let out = if t == 1 {
+            out.reshape([b, 1, self.num_heads * d])
+        } else {
+            out.swap_dims(1, 2).reshape([b, t, self.num_heads * d])
+        };
+        apply(&self.o_proj, out)
     }
 }
