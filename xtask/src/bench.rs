@@ -30,6 +30,9 @@ pub struct CompareArgs {
     python: PathBuf,
     #[arg(long, default_value = "docs/benchmarks.md")]
     out: PathBuf,
+    /// A line on the conditions of the run (machine load, date).
+    #[arg(long)]
+    note: Option<String>,
 }
 
 fn last_json(out: std::process::Output, what: &str) -> anyhow::Result<Value> {

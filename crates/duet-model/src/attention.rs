@@ -87,6 +87,24 @@ impl<B: Backend> LlamaAttention<B> {
             None => (k, v),
         };
         let rep = self.num_heads / self.num_kv_heads;
+        let scale = Some((self.head_dim as f64).powf(-0.5));
+        if t == 1 && rep > 1 {
+            // A decode step with grouped KV heads: the `rep` query heads of
+            // each KV head become `rep` query rows against that head's
+            // cache, so the cache is never repeated (a copy of all of it per
+            // step and layer, which made per-token time grow with the
+            // image). One query position sees every cached key: no causal
+            // mask, only the padding mask, repeated over the query rows.
+            let q = q.reshape([b, self.num_kv_heads, rep, d]);
+            let mask = mask.map(|m| m.repeat_dim(2, rep));
+            let options = AttentionModuleOptions {
+                scale,
+                softcap: None,
+                is_causal: false,
+            };
+            let out = attention(q, k, v, mask, None, options); // [b, kv, rep, d]
+            return apply(&self.o_proj, out.reshape([b, 1, self.num_heads * d]));
+        }
         let (k, v) = if rep > 1 {
             let expand = |y: Tensor<B, 4>| {
                 let [b, h, s, d] = y.dims();
@@ -102,7 +120,7 @@ impl<B: Backend> LlamaAttention<B> {
             (k, v)
         };
         let options = AttentionModuleOptions {
-            scale: Some((self.head_dim as f64).powf(-0.5)),
+            scale,
             softcap: None,
             is_causal: mask.is_none(),
         };
