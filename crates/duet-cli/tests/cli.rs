@@ -1,30 +1,9 @@
 //! The `duet` binary end to end: the happy path, and bad input that must give
 //! a clear error naming the file (and line), a non-zero exit and no panic.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn duet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_duet"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("duet runs")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "missing `{n}` in: {err}");
-    }
-}
+use common::{duet, fails_with, p};
 
 #[test]
 fn generate_render_and_score_ground_truth() {

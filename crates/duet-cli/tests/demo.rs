@@ -4,37 +4,19 @@
 //! `generate` writes PNGs, `ask` answers; bad input gets an error, not a
 //! panic.
 
+mod common;
+
+use common::{duet, fails_with, p};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn duet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_duet"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .expect("duet runs")
-}
 
 fn ok(out: Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "stderr: {err}");
     String::from_utf8_lossy(&out.stdout).to_string() + &err
-}
-
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "missing `{n}` in: {err}");
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 fn json(path: &Path) -> Value {

@@ -2,29 +2,12 @@
 //! and bad input (missing image, duplicate id, a failing or silent annotator)
 //! that must name the item, exit 1 and leave no output file behind.
 
+mod common;
+
+use common::{duet, fails_with, p};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn duet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_duet"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("duet runs")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "missing `{n}` in: {err}");
-    }
-}
+use std::process::Output;
 
 /// A small dataset; returns the train split directory.
 fn shapeworld(dir: &Path) -> PathBuf {
