@@ -196,10 +196,6 @@ pub fn evaluate_with<B: Backend>(
     let mut all = Tally::default();
     by_type.values().for_each(|t| all.merge(*t));
 
-    let boi = ids
-        .generation_kwargs
-        .boi_token_id
-        .unwrap_or(ids.bos_token_id);
     let detector = ShapeDetector::new(&ShapeWorldConfig::default());
     let th = Thresholds::default();
     let mut results: Vec<ImageResult> = Vec::new();
@@ -216,9 +212,6 @@ pub fn evaluate_with<B: Backend>(
         let gen_cfg = ImageGenConfig {
             num_tokens: n_img,
             cfg_scale: cfg.cfg_scale,
-            pad_id: ids.pad_token_id,
-            bos_id: ids.bos_token_id,
-            boi_id: boi,
             sampling: SamplingConfig {
                 temperature: cfg.temperature,
                 top_k: cfg.top_k,
@@ -226,6 +219,7 @@ pub fn evaluate_with<B: Backend>(
                 seed: cfg.seed.wrapping_add(c as u64),
             },
             use_cache: true,
+            ..tasks::cond_image_cfg(ids)
         };
         let codes = generate_image_tokens(model, &rows, &gen_cfg)?;
         let decoded = decode_codes(model, &codes)?;

@@ -97,13 +97,12 @@ pub fn generate<B: Backend>(a: GenerateArgs, device: &B::Device) -> Result<()> {
     }
     let row = tasks::generation_ids(&m.tok, &a.prompt)
         .with_context(|| format!("tokenizing the prompt with {}", m.dir.display()))?;
-    let mut gen_cfg = tasks::cond_image_cfg(&m.ids);
-    gen_cfg = ImageGenConfig {
+    let gen_cfg = ImageGenConfig {
         num_tokens: tasks::image_tokens(&m.model),
         cfg_scale,
         sampling: a.sampling.config(1.0)?,
         use_cache: true,
-        ..gen_cfg
+        ..tasks::cond_image_cfg(&m.ids)
     };
     let codes = generate_image_tokens(&m.model, &vec![row; a.num_images], &gen_cfg)?;
     let images = eval::decode_codes(&m.model, &codes)?;

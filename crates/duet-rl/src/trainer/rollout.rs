@@ -143,14 +143,9 @@ pub fn image_cfg(
     ImageGenConfig {
         num_tokens: model_tokens,
         cfg_scale: cfg.cfg_weight,
-        pad_id: ids.pad_token_id,
-        bos_id: ids.bos_token_id,
-        boi_id: ids
-            .generation_kwargs
-            .boi_token_id
-            .unwrap_or(ids.bos_token_id),
         sampling: sampling(cfg, seed),
         use_cache: true,
+        ..crate::tasks::cond_image_cfg(ids)
     }
 }
 
