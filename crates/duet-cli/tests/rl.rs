@@ -35,7 +35,11 @@ fn base() -> &'static Path {
         let dir = tempfile::tempdir().unwrap().keep();
         let r = Recipe {
             preset: "shapeworld".into(),
-            data: DataSection { n: 60, seed: 3 },
+            data: DataSection {
+                n: 60,
+                seed: 3,
+                layout: Default::default(),
+            },
             vq: VqTrainConfig {
                 max_steps: 2,
                 batch_size: 2,

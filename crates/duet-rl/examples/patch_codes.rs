@@ -13,8 +13,17 @@ use duet_rl::pretrain::vq_codes::patches;
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 
+/// The world: free layout, or the 8×8 grid layout with `DUET_GRID=1`.
+fn world() -> ShapeWorldConfig {
+    if std::env::var("DUET_GRID").is_ok() {
+        ShapeWorldConfig::grid(64)
+    } else {
+        ShapeWorldConfig::default()
+    }
+}
+
 fn scenes(n: usize, seed: u64) -> Vec<(Scene, image::RgbImage)> {
-    let cfg = ShapeWorldConfig::default();
+    let cfg = world();
     let space = prompt_space();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..n)
@@ -46,7 +55,7 @@ fn main() {
         rows.len(),
         t0.elapsed().as_secs_f64()
     );
-    let det = ShapeDetector::new(&ShapeWorldConfig::default());
+    let det = ShapeDetector::new(&world());
     let held = scenes(200, 2);
     let (mut se, mut n, mut exact) = (0.0f64, 0usize, 0);
     for (scene, img) in &held {

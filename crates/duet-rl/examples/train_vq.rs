@@ -14,8 +14,17 @@ use duet_rl::pretrain::vq::{VqTrainConfig, evaluate, to_tensor, train};
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 
+/// The world: free layout, or the 8×8 grid layout with `DUET_GRID=1`.
+fn world() -> ShapeWorldConfig {
+    if std::env::var("DUET_GRID").is_ok() {
+        ShapeWorldConfig::grid(64)
+    } else {
+        ShapeWorldConfig::default()
+    }
+}
+
 fn scenes(n: usize, seed: u64) -> Vec<(Scene, image::RgbImage)> {
-    let cfg = ShapeWorldConfig::default();
+    let cfg = world();
     let space = prompt_space();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..n)
@@ -61,6 +70,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
         crop_until: 0.8,
+        zero_init_residual: std::env::var("DUET_VQ_ZERO").is_ok(),
         foreground_weight: std::env::var("DUET_VQ_FG")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -87,7 +97,7 @@ fn main() {
         m.psnr, m.usage
     );
     // Exact-scene recovery on reconstructions (through codes, as generation decodes).
-    let det = duet_eval::detector::ShapeDetector::new(&ShapeWorldConfig::default());
+    let det = duet_eval::detector::ShapeDetector::new(&world());
     let mut exact = 0;
     for (scene, img) in &held_out {
         let x = to_tensor::<Cpu>(&[img], &dev);

@@ -13,6 +13,7 @@ pub mod error;
 pub mod eval;
 pub mod loss;
 pub mod optim;
+pub mod parallel;
 pub mod pretrain;
 pub mod rewards;
 pub mod tasks;

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use burn::backend::Autodiff;
+use duet_data::shapeworld::Layout;
 use duet_model::Cpu;
 use duet_rl::eval::EvalConfig;
 use duet_rl::pretrain::encoder::EncoderTrainConfig;
@@ -18,11 +19,16 @@ type B = Autodiff<Cpu>;
 fn mini() -> Recipe {
     Recipe {
         preset: "shapeworld".into(),
-        data: DataSection { n: 60, seed: 5 },
+        data: DataSection {
+            n: 60,
+            seed: 5,
+            layout: Layout::Grid,
+        },
         vq: VqTrainConfig {
             max_steps: 3,
             batch_size: 2,
             save_steps: 2,
+            zero_init_residual: true,
             ..Default::default()
         },
         encoder: EncoderTrainConfig {

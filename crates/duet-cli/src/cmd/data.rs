@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use duet_data::io::read_jsonl;
 use duet_data::records::GenEvalMetadata;
-use duet_data::shapeworld::{GenerateOptions, ShapeWorldConfig, generate, realise, render};
+use duet_data::shapeworld::{GenerateOptions, Layout, ShapeWorldConfig, generate, realise, render};
 use duet_eval::geneval::write_prompt_folder;
 use rand::SeedableRng;
 
@@ -24,6 +24,21 @@ pub enum DataCmd {
     /// items of even scenes (und_half.jsonl), generation items of odd scenes
     /// (gen_half.jsonl), written into the split directory.
     Halves(HalvesArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LayoutArg {
+    Free,
+    Grid,
+}
+
+impl From<LayoutArg> for Layout {
+    fn from(l: LayoutArg) -> Layout {
+        match l {
+            LayoutArg::Free => Layout::Free,
+            LayoutArg::Grid => Layout::Grid,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -46,6 +61,9 @@ pub struct ShapeworldArgs {
     /// Image side in pixels.
     #[arg(long, default_value_t = 64)]
     size: u32,
+    /// Object layout: anywhere (`free`) or on whole cells of an 8×8 grid (`grid`).
+    #[arg(long, value_enum, default_value = "free")]
+    layout: LayoutArg,
 }
 
 #[derive(Args)]
@@ -69,7 +87,7 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
     match cmd {
         DataCmd::Shapeworld(a) => {
             let mut opts = GenerateOptions::new(a.n, a.seed);
-            opts.config = ShapeWorldConfig::with_size(a.size);
+            opts.config = ShapeWorldConfig::with_layout(a.size, a.layout.into());
             let pb = bar("scenes", a.n);
             let manifest = generate(&a.out, &opts, |done, _| pb.set_position(done as u64))
                 .with_context(|| format!("generating ShapeWorld into {}", a.out.display()))?;

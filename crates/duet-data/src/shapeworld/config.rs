@@ -3,6 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Where objects may sit: anywhere, or on an 8 × 8 grid of cells (see
+/// [`ShapeWorldConfig::grid_cells`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    #[default]
+    Free,
+    Grid,
+}
+
 /// How ShapeWorld scenes are drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShapeWorldConfig {
@@ -25,6 +35,45 @@ pub struct ShapeWorldConfig {
     pub max_objects: usize,
     /// Random layouts tried before a prompt is declared unrealisable.
     pub max_layout_attempts: usize,
+    /// Grid layout: `Some(cells)` divides the side into `cells` × `cells`
+    /// cells (8 at 64 px: the VQ's 8-px patches and the ViT's patches) and
+    /// puts every object on a block of whole cells, so each patch shows one of
+    /// a finite set of shape parts that an 8×8-patch tokenizer can represent
+    /// exactly. `None`: free positions and sizes (at 64 px, even 1024 k-means
+    /// patch codes recover only 85 % of free scenes exactly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_cells: Option<u32>,
+    /// Object sides, in cells, under the grid layout (drawn from uniformly).
+    #[serde(
+        default = "default_grid_sizes",
+        skip_serializing_if = "is_default_grid_sizes"
+    )]
+    pub grid_sizes: Vec<u32>,
+    /// Under the grid layout a shape is drawn this fraction of a cell inside
+    /// its block on every side, so shapes in neighbouring blocks never touch.
+    #[serde(
+        default = "default_grid_inset",
+        skip_serializing_if = "is_default_grid_inset"
+    )]
+    pub grid_inset: f64,
+}
+
+fn default_grid_sizes() -> Vec<u32> {
+    vec![2, 3]
+}
+
+fn default_grid_inset() -> f64 {
+    0.125
+}
+
+// Defaults are left out of manifests, so free-layout manifests written
+// before the grid layout existed regenerate byte for byte.
+fn is_default_grid_sizes(v: &[u32]) -> bool {
+    v == default_grid_sizes().as_slice()
+}
+
+fn is_default_grid_inset(v: &f64) -> bool {
+    *v == default_grid_inset()
 }
 
 impl Default for ShapeWorldConfig {
@@ -38,6 +87,9 @@ impl Default for ShapeWorldConfig {
             supersample: 4,
             max_objects: 4,
             max_layout_attempts: 2000,
+            grid_cells: None,
+            grid_sizes: default_grid_sizes(),
+            grid_inset: default_grid_inset(),
         }
     }
 }
@@ -51,8 +103,33 @@ impl ShapeWorldConfig {
         }
     }
 
+    /// Default settings at another image size, on the 8 × 8 grid layout.
+    pub fn grid(image_size: u32) -> Self {
+        ShapeWorldConfig {
+            grid_cells: Some(8),
+            ..Self::with_size(image_size)
+        }
+    }
+
+    /// Default settings at `image_size` with the named layout.
+    pub fn with_layout(image_size: u32, layout: Layout) -> Self {
+        match layout {
+            Layout::Free => Self::with_size(image_size),
+            Layout::Grid => Self::grid(image_size),
+        }
+    }
+
+    /// Side of one grid cell in pixels, under the grid layout.
+    pub fn cell_px(&self) -> Option<f64> {
+        self.grid_cells
+            .map(|c| self.image_size as f64 / c.max(1) as f64)
+    }
+
     /// Smallest object side in pixels.
     pub fn min_size_px(&self) -> f64 {
-        self.min_size_frac * self.image_size as f64
+        match (self.cell_px(), self.grid_sizes.iter().min()) {
+            (Some(cell), Some(&k)) => (k as f64 - 2.0 * self.grid_inset) * cell,
+            _ => self.min_size_frac * self.image_size as f64,
+        }
     }
 }

@@ -159,16 +159,14 @@ fn try_layout(specs: &[Spec], cfg: &ShapeWorldConfig, rng: &mut impl Rng) -> Opt
         let color = spec
             .color
             .unwrap_or_else(|| Color::ALL[rng.random_range(0..Color::ALL.len())]);
-        let size = rng.random_range(cfg.min_size_frac..=cfg.max_size_frac) * side;
-        let lo = size / 2.0 + cfg.border_px;
-        let hi = side - size / 2.0 - cfg.border_px;
+        let place = Placement::draw(cfg, rng)?;
         let mut ok = None;
         for _ in 0..100 {
             let obj = Object {
                 shape: spec.shape,
                 color,
-                center: [rng.random_range(lo..=hi), rng.random_range(lo..=hi)],
-                size,
+                center: [place.coord(rng), place.coord(rng)],
+                size: place.size,
             };
             if placed
                 .iter()
@@ -181,6 +179,55 @@ fn try_layout(specs: &[Spec], cfg: &ShapeWorldConfig, rng: &mut impl Rng) -> Opt
         placed.push(ok?);
     }
     Some(placed)
+}
+
+/// One object's size and the range its centre coordinates are drawn from.
+struct Placement {
+    size: f64,
+    /// Free layout: centres uniform in `[lo, hi]`. Grid layout: the block's
+    /// first cell uniform in `0..=last`, centre `first·cell + half`.
+    lo: f64,
+    hi: f64,
+    grid: Option<(f64, u32)>,
+}
+
+impl Placement {
+    fn draw(cfg: &ShapeWorldConfig, rng: &mut impl Rng) -> Option<Placement> {
+        let side = cfg.image_size as f64;
+        match (cfg.grid_cells, cfg.cell_px()) {
+            (Some(cells), Some(cell)) => {
+                let k = *cfg
+                    .grid_sizes
+                    .get(rng.random_range(0..cfg.grid_sizes.len().max(1)))?;
+                if k == 0 || k > cells {
+                    return None;
+                }
+                let block = k as f64 * cell;
+                Some(Placement {
+                    size: block - 2.0 * cfg.grid_inset * cell,
+                    lo: block / 2.0,
+                    hi: 0.0,
+                    grid: Some((cell, cells - k)),
+                })
+            }
+            _ => {
+                let size = rng.random_range(cfg.min_size_frac..=cfg.max_size_frac) * side;
+                Some(Placement {
+                    size,
+                    lo: size / 2.0 + cfg.border_px,
+                    hi: side - size / 2.0 - cfg.border_px,
+                    grid: None,
+                })
+            }
+        }
+    }
+
+    fn coord(&self, rng: &mut impl Rng) -> f64 {
+        match self.grid {
+            Some((cell, last)) => rng.random_range(0..=last) as f64 * cell + self.lo,
+            None => rng.random_range(self.lo..=self.hi),
+        }
+    }
 }
 
 fn positions_hold(meta: &GenEvalMetadata, specs: &[Spec], objects: &[Object]) -> bool {
@@ -219,6 +266,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn grid_layout_puts_objects_on_whole_cells_apart() {
+        let cfg = ShapeWorldConfig::grid(64);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut sizes = std::collections::BTreeSet::new();
+        for meta in prompt_space() {
+            let scene = realise(&meta, &cfg, &mut rng).unwrap();
+            for (i, o) in scene.objects.iter().enumerate() {
+                let b = o.bbox();
+                // 1 px inside an 8-px-aligned block of 2 or 3 cells.
+                assert_eq!((b.x0 - 1.0) % 8.0, 0.0, "{}: {o:?}", meta.prompt);
+                assert_eq!((b.y0 - 1.0) % 8.0, 0.0, "{}: {o:?}", meta.prompt);
+                assert!(b.x1 <= 63.0 && b.y1 <= 63.0, "{o:?}");
+                sizes.insert(o.size as u32);
+                for p in &scene.objects[i + 1..] {
+                    assert!(!b.intersects(&p.bbox(), 1.5), "{}", meta.prompt);
+                }
+            }
+        }
+        assert_eq!(sizes.into_iter().collect::<Vec<_>>(), vec![14, 22]);
     }
 
     #[test]

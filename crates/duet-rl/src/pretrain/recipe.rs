@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use duet_data::shapeworld::{GenerateOptions, SceneRecord};
+use duet_data::shapeworld::{GenerateOptions, Layout, SceneRecord, ShapeWorldConfig};
 use duet_model::contrastive;
 use duet_model::prompts::JanusTokenizer;
 use duet_model::{GenerationIds, Janus, JanusConfig};
@@ -28,6 +28,9 @@ pub struct DataSection {
     /// Scenes to generate (split 70/10/20 by prompt into train/val/test).
     pub n: usize,
     pub seed: u64,
+    /// Object layout: `free` (default) or `grid` (objects on whole 8-px cells).
+    #[serde(default)]
+    pub layout: Layout,
 }
 
 /// The whole recipe file.
@@ -113,11 +116,9 @@ fn finished(dir: &Path, max_steps: usize) -> Result<Option<PathBuf>> {
 /// Data and tokenizer: generated once, reused after.
 pub fn prepare(recipe: &Recipe, run: &RunLayout) -> Result<JanusTokenizer> {
     if !run.data().join("manifest.json").is_file() {
-        duet_data::shapeworld::generate(
-            &run.data(),
-            &GenerateOptions::new(recipe.data.n, recipe.data.seed),
-            |_, _| {},
-        )?;
+        let mut opts = GenerateOptions::new(recipe.data.n, recipe.data.seed);
+        opts.config = ShapeWorldConfig::with_layout(opts.config.image_size, recipe.data.layout);
+        duet_data::shapeworld::generate(&run.data(), &opts, |_, _| {})?;
     }
     if !run.tokenizer().is_file() {
         let tok = super::tokenizer::shapeworld_tokenizer()

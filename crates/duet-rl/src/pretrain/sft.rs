@@ -23,6 +23,7 @@ use super::vq::RunDir;
 use crate::checkpoint::{self, OPTIMIZER, SavePolicy, step_rng};
 use crate::error::{Result, RlError};
 use crate::optim::{AdamW, AdamWConfig, SchedulerType, learning_rate};
+use crate::parallel::{Part, grads_of_two};
 use crate::tasks;
 
 /// SFT settings (TRL `SFTConfig` names where they exist).
@@ -178,14 +179,18 @@ pub fn build_data<B: Backend>(
     })
 }
 
-/// Loss of one micro-batch and its parts.
-fn micro_batch<B: Backend>(
+/// Gradients of one micro-batch's loss (scaled by `scale`) and its two
+/// parts. The examples are drawn first, in a fixed order; then the
+/// understanding and generation losses run on two threads
+/// ([`crate::parallel`]).
+fn micro_batch<B: AutodiffBackend>(
     model: &Janus<B>,
     data: &SftData,
     cfg: &SftTrainConfig,
     ids: &GenerationIds,
     rng: &mut impl Rng,
-) -> Result<(Tensor<B, 1>, f64, f64)> {
+    scale: f64,
+) -> Result<(GradientsParams, f64, f64)> {
     let device = model.lm_head.weight.device();
     let und: Vec<&UndExample> = (0..cfg.understanding_batch_size)
         .map(|_| {
@@ -197,22 +202,11 @@ fn micro_batch<B: Backend>(
             &pool[rng.random_range(0..pool.len())]
         })
         .collect();
-    let prompts: Vec<Vec<u32>> = und.iter().map(|e| e.prompt.clone()).collect();
-    let responses: Vec<Vec<u32>> = und.iter().map(|e| e.response.clone()).collect();
-    let imgs: Vec<&RgbImage> = und.iter().map(|e| &data.images[e.image]).collect();
-    let lp = text_logprobs(
-        model,
-        &prompts,
-        &responses,
-        Some(tasks::pixels(&imgs, &device)),
-        ids.pad_token_id,
-    )?;
-    let und_loss = lp.logprobs.sum().neg() / lp.mask.sum();
     let gen_cfg = tasks::cond_image_cfg(ids);
     let batch: Vec<&GenExample> = (0..cfg.generation_batch_size)
         .map(|_| &data.t2i[rng.random_range(0..data.t2i.len())])
         .collect();
-    let prompts: Vec<Vec<u32>> = batch
+    let gen_prompts: Vec<Vec<u32>> = batch
         .iter()
         .map(|e| {
             if rng.random_bool(cfg.prompt_dropout) {
@@ -222,12 +216,30 @@ fn micro_batch<B: Backend>(
             }
         })
         .collect();
-    let codes: Vec<Vec<u32>> = batch.iter().map(|e| e.codes.clone()).collect();
-    let glp = image_logprobs(model, &prompts, &codes, GenLogprobMode::Cond, &gen_cfg)?;
-    let gen_loss = glp.logprobs.mean().neg();
-    let u: f64 = und_loss.clone().into_scalar().elem();
-    let g: f64 = gen_loss.clone().into_scalar().elem();
-    Ok((und_loss + gen_loss * cfg.generation_loss_weight, u, g))
+    let understanding = |model: &Janus<B>| -> Part<B, f64> {
+        let prompts: Vec<Vec<u32>> = und.iter().map(|e| e.prompt.clone()).collect();
+        let responses: Vec<Vec<u32>> = und.iter().map(|e| e.response.clone()).collect();
+        let imgs: Vec<&RgbImage> = und.iter().map(|e| &data.images[e.image]).collect();
+        let lp = text_logprobs(
+            model,
+            &prompts,
+            &responses,
+            Some(tasks::pixels(&imgs, &device)),
+            ids.pad_token_id,
+        )?;
+        let loss = lp.logprobs.sum().neg() / lp.mask.sum();
+        let u: f64 = loss.clone().into_scalar().elem();
+        Ok((Some(loss * scale), u))
+    };
+    let generation = |model: &Janus<B>| -> Part<B, f64> {
+        let codes: Vec<Vec<u32>> = batch.iter().map(|e| e.codes.clone()).collect();
+        let glp = image_logprobs(model, &gen_prompts, &codes, GenLogprobMode::Cond, &gen_cfg)?;
+        let loss = glp.logprobs.mean().neg();
+        let g: f64 = loss.clone().into_scalar().elem();
+        Ok((Some(loss * (cfg.generation_loss_weight * scale)), g))
+    };
+    let (grads, u, g) = grads_of_two(model, understanding, generation)?;
+    Ok((grads, u, g))
 }
 
 /// Per-step SFT metrics.
@@ -280,7 +292,8 @@ pub fn train<B: AutodiffBackend>(
         let mut acc = GradientsAccumulator::<Janus<B>>::new();
         let (mut u, mut g) = (0.0, 0.0);
         for _ in 0..accum {
-            let (loss, lu, lg) = micro_batch(&model, data, cfg, files.ids, &mut rng)?;
+            let (grads, lu, lg) =
+                micro_batch(&model, data, cfg, files.ids, &mut rng, 1.0 / accum as f64)?;
             if !(lu.is_finite() && lg.is_finite()) {
                 return Err(RlError::NonFinite {
                     what: "loss".into(),
@@ -289,7 +302,6 @@ pub fn train<B: AutodiffBackend>(
             }
             u += lu / accum as f64;
             g += lg / accum as f64;
-            let grads = GradientsParams::from_grads((loss / accum as f64).backward(), &model);
             acc.accumulate(&model, grads);
         }
         let lr = learning_rate(

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, OPTIMIZER, SavePolicy, latest, read_state, step_rng};
 use crate::error::{Result, RlError};
 use crate::optim::{AdamW, AdamWConfig, SchedulerType, learning_rate};
+use crate::parallel::{Part, grads_of_two};
 
 /// VQ training settings (TRL/HF names where they exist).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +50,10 @@ pub struct VqTrainConfig {
     pub restart_every: usize,
     /// …until this fraction of the run, so the last codes settle.
     pub restart_until: f64,
+    /// Start every residual branch (each ResNet block's second conv, each
+    /// attention block's output projection) at zero, so the fresh network
+    /// is a shallow conv stack and depth is added as it learns.
+    pub zero_init_residual: bool,
     pub seed: u64,
     /// Checkpoint every this many steps (0 = only at the end).
     pub save_steps: usize,
@@ -73,6 +78,7 @@ impl Default for VqTrainConfig {
             crop_until: 0.0,
             restart_every: 50,
             restart_until: 0.7,
+            zero_init_residual: false,
             seed: 0,
             save_steps: 0,
             save_total_limit: 2,
@@ -92,8 +98,91 @@ pub enum VqMethod {
     PatchKmeans,
 }
 
-use super::vq_loss::{Forward, forward, l2norm, psnr};
 pub use super::vq_loss::{VqMetrics, evaluate, to_tensor};
+use super::vq_loss::{forward, l2norm, psnr};
+
+/// What one half of a straight-through batch reports: its share of the
+/// reconstruction MSE and of the loss, its codes, its unit latents.
+type Half<B> = (
+    f64,
+    f64,
+    Vec<i64>,
+    Option<Tensor<<B as AutodiffBackend>::InnerBackend, 2>>,
+);
+
+/// The straight-through loss of part of a batch, weighted by its share of
+/// the `n` images.
+fn half_batch<'a, B: AutodiffBackend>(
+    imgs: &'a [&'a RgbImage],
+    n: f64,
+    cfg: &'a VqTrainConfig,
+) -> impl FnOnce(&Janus<B>) -> Part<B, Half<B>> + Send + 'a {
+    move |m: &Janus<B>| {
+        if imgs.is_empty() {
+            return Ok((None, (0.0, 0.0, vec![], None)));
+        }
+        let share = imgs.len() as f64 / n;
+        let f = forward(
+            &m.vqmodel,
+            to_tensor::<B>(imgs, &m.lm_head.weight.device()),
+            cfg.beta,
+            cfg.foreground_weight,
+        );
+        let rec: f64 = f.reconstruction.into_scalar().elem();
+        let loss: f64 = f.loss.clone().into_scalar().elem();
+        Ok((
+            Some(f.loss * share),
+            (rec * share, loss * share, f.codes, Some(f.latents.inner())),
+        ))
+    }
+}
+
+fn check_loss(step: usize, loss: f64) -> Result<()> {
+    if loss.is_finite() {
+        return Ok(());
+    }
+    Err(RlError::NonFinite {
+        what: "loss".into(),
+        detail: format!("VQ step {step}: loss {loss}"),
+    })
+}
+
+/// The VQ with every residual branch zeroed (see
+/// [`VqTrainConfig::zero_init_residual`]).
+fn zero_residuals<B: Backend>(mut vq: VqVae<B>) -> VqVae<B> {
+    use duet_model::vq::blocks::{AttnBlock, ResnetBlock};
+    fn zero<B: Backend, const D: usize>(p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        p.map(|t| t.zeros_like())
+    }
+    fn res<B: Backend>(mut r: ResnetBlock<B>) -> ResnetBlock<B> {
+        r.conv2.weight = zero(r.conv2.weight);
+        r.conv2.bias = r.conv2.bias.map(zero);
+        r
+    }
+    fn attn<B: Backend>(mut a: AttnBlock<B>) -> AttnBlock<B> {
+        a.proj_out.weight = zero(a.proj_out.weight);
+        a.proj_out.bias = a.proj_out.bias.map(zero);
+        a
+    }
+    let mids = [&mut vq.encoder.mid, &mut vq.decoder.mid];
+    for m in mids {
+        let b1 = res(m.block_1.clone());
+        let b2 = res(m.block_2.clone());
+        let a = attn(m.attn_1.clone());
+        m.block_1 = b1;
+        m.block_2 = b2;
+        m.attn_1 = a;
+    }
+    for level in &mut vq.encoder.down {
+        level.block = level.block.drain(..).map(res).collect();
+        level.attn = level.attn.drain(..).map(attn).collect();
+    }
+    for level in &mut vq.decoder.up {
+        level.block = level.block.drain(..).map(res).collect();
+        level.attn = level.attn.drain(..).map(attn).collect();
+    }
+    vq
+}
 
 /// Where a stage writes checkpoints and whether it resumes from them.
 #[derive(Debug, Clone)]
@@ -138,6 +227,9 @@ pub fn train<B: AutodiffBackend>(
         start = state.global_step;
         history = state.log_history;
     }
+    if start == 0 && cfg.zero_init_residual {
+        model.vqmodel = zero_residuals(model.vqmodel);
+    }
     let restart_stop = (cfg.restart_until * cfg.max_steps as f64) as usize;
     let mut code_accuracy = f64::NAN;
     let patch = (cfg.method == VqMethod::PatchKmeans).then(|| {
@@ -177,57 +269,57 @@ pub fn train<B: AutodiffBackend>(
             })
             .collect();
         let batch: Vec<&RgbImage> = batch.iter().collect();
-        let f = if let Some(pc) = &patch {
-            // Same draws as above, re-made to know the images' indices.
-            let mut rng2 = step_rng(cfg.seed, step);
-            let targets: Vec<&Vec<u32>> = (0..cfg.batch_size)
-                .map(|_| &pc.codes[rng2.random_range(0..images.len())])
-                .collect();
-            for t in &targets {
-                for &c in t.iter() {
+        let (grads, loss, rec, latents): (_, f64, f64, Option<Tensor<B::InnerBackend, 2>>) =
+            if let Some(pc) = &patch {
+                // Same draws as above, re-made to know the images' indices.
+                let mut rng2 = step_rng(cfg.seed, step);
+                let targets: Vec<&Vec<u32>> = (0..cfg.batch_size)
+                    .map(|_| &pc.codes[rng2.random_range(0..images.len())])
+                    .collect();
+                for t in &targets {
+                    for &c in t.iter() {
+                        usage[c as usize] += 1;
+                    }
+                }
+                let book = Tensor::<B, 2>::from_data(
+                    TensorData::new(pc.codebook.clone(), [pc.k, pc.embed_dim]),
+                    &device,
+                );
+                let s = super::vq_codes::forward(
+                    &model.vqmodel,
+                    to_tensor::<B>(&batch, &device),
+                    &targets,
+                    book,
+                    cfg.foreground_weight,
+                    cfg.code_loss_weight,
+                );
+                code_accuracy = s.code_accuracy;
+                let rec: f64 = s.reconstruction.into_scalar().elem();
+                let loss: f64 = s.loss.clone().into_scalar().elem();
+                check_loss(step, loss)?;
+                let grads = GradientsParams::from_grads(s.loss.backward(), &model);
+                (grads, loss, rec, None)
+            } else {
+                // The batch in two halves on two threads (crate::parallel),
+                // each half's loss weighted by its share of the images.
+                let cut = batch.len().div_ceil(2);
+                let n = batch.len() as f64;
+                let (grads, a, b) = grads_of_two(
+                    &model,
+                    half_batch(&batch[..cut], n, cfg),
+                    half_batch(&batch[cut..], n, cfg),
+                )?;
+                for &c in a.2.iter().chain(&b.2) {
                     usage[c as usize] += 1;
                 }
-            }
-            let book = Tensor::<B, 2>::from_data(
-                TensorData::new(pc.codebook.clone(), [pc.k, pc.embed_dim]),
-                &device,
-            );
-            let s = super::vq_codes::forward(
-                &model.vqmodel,
-                to_tensor::<B>(&batch, &device),
-                &targets,
-                book,
-                cfg.foreground_weight,
-                cfg.code_loss_weight,
-            );
-            code_accuracy = s.code_accuracy;
-            Forward {
-                loss: s.loss,
-                reconstruction: s.reconstruction,
-                codes: vec![],
-                latents: Tensor::zeros([1, 1], &device),
-            }
-        } else {
-            let f = forward(
-                &model.vqmodel,
-                to_tensor::<B>(&batch, &device),
-                cfg.beta,
-                cfg.foreground_weight,
-            );
-            for &c in &f.codes {
-                usage[c as usize] += 1;
-            }
-            f
-        };
-        let rec: f64 = f.reconstruction.clone().into_scalar().elem();
-        let loss: f64 = f.loss.clone().into_scalar().elem();
-        if !loss.is_finite() {
-            return Err(RlError::NonFinite {
-                what: "loss".into(),
-                detail: format!("VQ step {step}: loss {loss}"),
-            });
-        }
-        let grads = GradientsParams::from_grads(f.loss.backward(), &model);
+                let loss = a.1 + b.1;
+                check_loss(step, loss)?;
+                let latents = match (a.3, b.3) {
+                    (Some(x), Some(y)) => Some(Tensor::cat(vec![x, y], 0)),
+                    (x, y) => x.or(y),
+                };
+                (grads, loss, a.0 + b.0, latents)
+            };
         let lr = learning_rate(
             cfg.lr_scheduler_type,
             cfg.learning_rate,
@@ -238,9 +330,10 @@ pub fn train<B: AutodiffBackend>(
         let (m, stats) = optim.update(lr, model, grads)?;
         model = m;
         if cfg.restart_every > 0 && (step + 1) % cfg.restart_every == 0 {
-            if step < restart_stop && patch.is_none() {
-                model.vqmodel =
-                    restart_dead_codes(model.vqmodel, &usage, f.latents.inner(), &mut rng);
+            if step < restart_stop
+                && let Some(latents) = latents
+            {
+                model.vqmodel = restart_dead_codes(model.vqmodel, &usage, latents, &mut rng);
             }
             usage.iter_mut().for_each(|u| *u = 0);
         }

@@ -13,6 +13,7 @@ use super::config::RlConfig;
 use super::rollout::image_cfg;
 use crate::error::{Result, RlError};
 use crate::loss::{LossStats, Normalizer, PolicyBatch, policy_loss};
+use crate::parallel::{GradPart, join_grads};
 use crate::tensors::to_vec;
 
 /// Which rows of a task a micro-batch holds.
@@ -77,6 +78,17 @@ pub(super) fn host_rows<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
 
 fn tensor_like<B: Backend>(v: &[f32], shape: [usize; 2], device: &B::Device) -> Tensor<B, 2> {
     Tensor::from_data(TensorData::new(v.to_vec(), shape), device)
+}
+
+/// What one task's micro-batches add up to in one iteration: loss, loss
+/// statistics, |log π − log π_old| (sum, count) and the sampler gap (sum,
+/// count, max).
+#[derive(Default)]
+struct TaskOut {
+    total: f64,
+    stats: LossStats,
+    drift: (f64, f64),
+    gap: (f64, f64, f64),
 }
 
 /// Numbers an update reports.
@@ -198,73 +210,93 @@ pub fn grpo<B: AutodiffBackend>(
     let mut report = UpdateReport::default();
     let (mut gap_sum, mut gap_n, mut gap_max) = (0.0f64, 0.0f64, 0.0f64);
     for iteration in 0..cfg.num_iterations {
-        let mut acc = GradientsAccumulator::<Janus<B>>::new();
-        let mut total = 0.0;
-        let mut stats = LossStats::default();
-        let mut drift = (0.0, 0.0);
-        for (t, (task, chunks, norm, weight)) in plan.iter().enumerate() {
-            for (c, rows) in chunks.iter().enumerate() {
-                let lp = logprobs(&model, ctx, exp, *task, rows)?;
-                let shape = lp.logprobs.dims();
-                if iteration == 0 {
-                    let cur = host_rows(lp.logprobs.clone().detach());
-                    for (k, &r) in rows.iter().enumerate() {
-                        for (j, &s) in sampler_logp(exp, *task, r).iter().enumerate() {
-                            let d = (cur[k * shape[1] + j] - s).abs() as f64;
-                            gap_sum += d;
-                            gap_n += 1.0;
-                            gap_max = gap_max.max(d);
+        // Each task's micro-batches on their own thread (crate::parallel).
+        let task_part = |t: usize| {
+            let (task, chunks, norm, weight) = &plan[t];
+            let (old, reference, device) = (&old, &reference, &device);
+            move |model: &Janus<B>| -> GradPart<TaskOut> {
+                let mut acc = GradientsAccumulator::<Janus<B>>::new();
+                let mut out = TaskOut::default();
+                for (c, rows) in chunks.iter().enumerate() {
+                    let lp = logprobs(model, ctx, exp, *task, rows)?;
+                    let shape = lp.logprobs.dims();
+                    if iteration == 0 {
+                        let cur = host_rows(lp.logprobs.clone().detach());
+                        for (k, &r) in rows.iter().enumerate() {
+                            for (j, &s) in sampler_logp(exp, *task, r).iter().enumerate() {
+                                let d = (cur[k * shape[1] + j] - s).abs() as f64;
+                                out.gap.0 += d;
+                                out.gap.1 += 1.0;
+                                out.gap.2 = out.gap.2.max(d);
+                            }
                         }
                     }
-                }
-                let adv: Vec<f32> = rows.iter().map(|&r| adv_of(*task, r)).collect();
-                let old_t = old
-                    .get(t)
-                    .and_then(|o| o.get(c))
-                    .map(|(v, s)| tensor_like::<B>(v, *s, &device));
-                if let Some(o) = &old_t {
-                    let cur = host_rows(lp.logprobs.clone().detach());
-                    let ov = host_rows(o.clone());
-                    let m = host_rows(lp.mask.clone());
-                    for i in 0..cur.len() {
-                        if m[i] > 0.0 {
-                            drift.0 += (cur[i] - ov[i]).abs() as f64;
-                            drift.1 += 1.0;
+                    let adv: Vec<f32> = rows.iter().map(|&r| adv_of(*task, r)).collect();
+                    let old_t = old
+                        .get(t)
+                        .and_then(|o| o.get(c))
+                        .map(|(v, s)| tensor_like::<B>(v, *s, device));
+                    if let Some(o) = &old_t {
+                        let cur = host_rows(lp.logprobs.clone().detach());
+                        let ov = host_rows(o.clone());
+                        let m = host_rows(lp.mask.clone());
+                        for i in 0..cur.len() {
+                            if m[i] > 0.0 {
+                                out.drift.0 += (cur[i] - ov[i]).abs() as f64;
+                                out.drift.1 += 1.0;
+                            }
                         }
                     }
+                    let ref_t = reference
+                        .get(t)
+                        .and_then(|o| o.get(c))
+                        .map(|(v, s)| tensor_like::<B>(v, *s, device));
+                    let batch = PolicyBatch {
+                        logp: lp.logprobs,
+                        old_logp: old_t,
+                        ref_logp: ref_t,
+                        mask: lp.mask,
+                        advantages: Tensor::from_data(TensorData::new(adv, [shape[0]]), device),
+                    };
+                    let (loss, s) = policy_loss(batch, &loss_cfg, norm);
+                    if !s.neg_logp.is_finite() {
+                        return Err(nonfinite(
+                            "log-prob",
+                            format!(
+                                "step {step}: a rollout's log-probability is {}",
+                                -s.neg_logp
+                            ),
+                        ));
+                    }
+                    let v: f64 = loss.clone().into_scalar().elem::<f64>() * weight;
+                    if !v.is_finite() {
+                        return Err(nonfinite("loss", format!("step {step}: {v}")));
+                    }
+                    out.total += v;
+                    out.stats.add(&s);
+                    let grads = GradientsParams::from_grads((loss * *weight).backward(), model);
+                    acc.accumulate(model, grads);
                 }
-                let ref_t = reference
-                    .get(t)
-                    .and_then(|o| o.get(c))
-                    .map(|(v, s)| tensor_like::<B>(v, *s, &device));
-                let batch = PolicyBatch {
-                    logp: lp.logprobs,
-                    old_logp: old_t,
-                    ref_logp: ref_t,
-                    mask: lp.mask,
-                    advantages: Tensor::from_data(TensorData::new(adv, [shape[0]]), &device),
-                };
-                let (loss, s) = policy_loss(batch, &loss_cfg, norm);
-                if !s.neg_logp.is_finite() {
-                    return Err(nonfinite(
-                        "log-prob",
-                        format!(
-                            "step {step}: a rollout's log-probability is {}",
-                            -s.neg_logp
-                        ),
-                    ));
-                }
-                let v: f64 = loss.clone().into_scalar().elem::<f64>() * weight;
-                if !v.is_finite() {
-                    return Err(nonfinite("loss", format!("step {step}: {v}")));
-                }
-                total += v;
-                stats.add(&s);
-                let grads = GradientsParams::from_grads((loss * *weight).backward(), &model);
-                acc.accumulate(&model, grads);
+                Ok((Some(acc.grads()), out))
             }
+        };
+        let none = |_: &Janus<B>| -> GradPart<TaskOut> { Ok((None, TaskOut::default())) };
+        let (grads, a, b) = match plan.len() {
+            0 => join_grads(&model, none, none)?,
+            1 => join_grads(&model, task_part(0), none)?,
+            _ => join_grads(&model, task_part(0), task_part(1))?,
+        };
+        let mut stats = LossStats::default();
+        stats.add(&a.stats);
+        stats.add(&b.stats);
+        let total = a.total + b.total;
+        let drift = (a.drift.0 + b.drift.0, a.drift.1 + b.drift.1);
+        if iteration == 0 {
+            gap_sum += a.gap.0 + b.gap.0;
+            gap_n += a.gap.1 + b.gap.1;
+            gap_max = gap_max.max(a.gap.2).max(b.gap.2);
         }
-        let (m, norm) = apply(model, acc.grads())?;
+        let (m, norm) = apply(model, grads)?;
         model = m;
         report = UpdateReport {
             loss: total,

@@ -1,0 +1,156 @@
+//! Two losses of one optimisation step, each with its forward and backward
+//! pass on its own thread, gradients summed.
+//!
+//! Why: burn-flex runs almost every op on the calling thread — a whole
+//! pretraining run used 107 % of this machine's 2 cores — while a step of a
+//! unified model holds two independent losses (understanding and
+//! generation). The second thread works on a fork of the module — the same
+//! weights and parameter ids behind fresh autodiff leaves — so the two
+//! losses build disjoint graphs: burn-autodiff 0.21 merges graphs that share
+//! a node, and a merge racing a backward pass deadlocks (graph lock, then
+//! the locator lock, against the reverse order). The summed gradient is the
+//! gradient of the summed loss; the sum is taken in a fixed order, so a step
+//! is as deterministic as on one thread.
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::error::{Result, RlError};
+
+/// A loss to differentiate (`None`: this part contributes nothing) and
+/// whatever the caller wants back from its forward pass.
+pub type Part<B, T> = Result<(Option<Tensor<B, 1>>, T)>;
+
+/// Gradients a part computed itself (`None`: none) and its output.
+pub type GradPart<T> = Result<(Option<GradientsParams>, T)>;
+
+/// Runs `a` and `b` on two threads; returns the gradients of the sum of
+/// their losses with respect to `model`'s parameters, and their outputs.
+pub fn grads_of_two<B, M, TA, TB>(
+    model: &M,
+    a: impl FnOnce(&M) -> Part<B, TA> + Send,
+    b: impl FnOnce(&M) -> Part<B, TB> + Send,
+) -> Result<(GradientsParams, TA, TB)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Sync,
+    TA: Send,
+    TB: Send,
+{
+    fn diff<B: AutodiffBackend, M: AutodiffModule<B>, T>(
+        m: &M,
+        (loss, t): (Option<Tensor<B, 1>>, T),
+    ) -> (Option<GradientsParams>, T) {
+        (
+            loss.map(|l| GradientsParams::from_grads(l.backward(), m)),
+            t,
+        )
+    }
+    join_grads(
+        model,
+        |m| a(m).map(|r| diff(m, r)),
+        |m| b(m).map(|r| diff(m, r)),
+    )
+}
+
+/// Like [`grads_of_two`] for parts that run several backward passes
+/// themselves (micro-batches) and return their accumulated gradients.
+pub fn join_grads<B, M, TA, TB>(
+    model: &M,
+    a: impl FnOnce(&M) -> GradPart<TA> + Send,
+    b: impl FnOnce(&M) -> GradPart<TB> + Send,
+) -> Result<(GradientsParams, TA, TB)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Sync,
+    TA: Send,
+    TB: Send,
+{
+    let forked = match model.devices().first() {
+        Some(device) => model.clone().fork(device),
+        None => model.clone(),
+    };
+    let (ra, rb) = std::thread::scope(|s| {
+        let hb = s.spawn(|| b(&forked));
+        let ra = a(model);
+        let rb = hb.join().map_err(|p| {
+            RlError::Data(format!(
+                "a training thread panicked: {}",
+                p.downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| p.downcast_ref::<&str>().copied())
+                    .unwrap_or("(no message)")
+            ))
+        });
+        (ra, rb)
+    });
+    let (ga, ta) = ra?;
+    let (gb, tb) = rb??;
+    let mut acc = GradientsAccumulator::<M>::new();
+    for g in [ga, gb].into_iter().flatten() {
+        acc.accumulate(model, g);
+    }
+    Ok((acc.grads(), ta, tb))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Autodiff;
+    use burn::nn::{Linear, LinearConfig};
+    use duet_model::Cpu;
+
+    type A = Autodiff<Cpu>;
+
+    fn grad_vec(g: &GradientsParams, layer: &Linear<A>) -> Vec<f32> {
+        g.get::<Cpu, 2>(layer.weight.id)
+            .expect("weight gradient")
+            .into_data()
+            .to_vec()
+            .unwrap()
+    }
+
+    #[test]
+    fn two_threads_give_the_gradient_of_the_summed_loss() {
+        let dev = Default::default();
+        let layer = LinearConfig::new(3, 2).init::<A>(&dev);
+        let x = |v: [f32; 6]| Tensor::<A, 2>::from_data(TensorData::new(v.to_vec(), [2, 3]), &dev);
+        let xa = x([1.0, 2.0, 3.0, -1.0, 0.5, 0.0]);
+        let xb = x([0.3, -2.0, 1.0, 4.0, 1.5, -0.5]);
+        let loss = |m: &Linear<A>, x: Tensor<A, 2>| m.forward(x).powf_scalar(2.0).sum();
+        let (g, ta, tb) = grads_of_two(
+            &layer,
+            |m| Ok((Some(loss(m, xa.clone())), 1)),
+            |m| Ok((Some(loss(m, xb.clone()) * 0.5), 2)),
+        )
+        .unwrap();
+        assert_eq!((ta, tb), (1, 2));
+        let whole = loss(&layer, xa.clone()) + loss(&layer, xb.clone()) * 0.5;
+        let want = GradientsParams::from_grads(whole.backward(), &layer);
+        let (got, want) = (grad_vec(&g, &layer), grad_vec(&want, &layer));
+        for (a, b) in got.iter().zip(&want) {
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "{got:?} vs {want:?}"
+            );
+        }
+        // A part without a loss contributes nothing; an error is passed on.
+        let (g, _, _) = grads_of_two(
+            &layer,
+            |m| Ok((Some(loss(m, xa.clone())), ())),
+            |_| Ok((None, ())),
+        )
+        .unwrap();
+        let alone = GradientsParams::from_grads(loss(&layer, xa.clone()).backward(), &layer);
+        assert_eq!(grad_vec(&g, &layer), grad_vec(&alone, &layer));
+        let err = grads_of_two(
+            &layer,
+            |_| Ok((None, ())),
+            |_| -> Part<A, ()> { Err(RlError::Data("second part failed".into())) },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("second part failed"), "{err}");
+    }
+}
