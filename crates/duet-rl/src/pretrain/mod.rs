@@ -1,6 +1,6 @@
-//! Supervised stages that build the embedded ShapeWorld base: the tokenizer
-//! and the VQ-VAE trainer (first version); the contrastive encoder and SFT
-//! are still to come (the pretraining issue).
+//! Supervised stages that build the embedded ShapeWorld base: the word-level
+//! tokenizer, the VQ-VAE, the contrastive encoder and the SFT of the unified
+//! model, run in order by [`recipe`].
 
 pub mod encoder;
 pub mod recipe;
@@ -9,4 +9,5 @@ pub mod sft;
 pub mod tokenizer;
 pub mod vq;
 pub mod vq_codes;
+mod vq_init;
 pub mod vq_loss;

@@ -238,8 +238,7 @@ fn micro_batch<B: AutodiffBackend>(
         let g: f64 = loss.clone().into_scalar().elem();
         Ok((Some(loss * (cfg.generation_loss_weight * scale)), g))
     };
-    let (grads, u, g) = grads_of_two(model, understanding, generation)?;
-    Ok((grads, u, g))
+    grads_of_two(model, understanding, generation)
 }
 
 /// Per-step SFT metrics.

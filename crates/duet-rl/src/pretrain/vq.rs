@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use burn::module::{AutodiffModule, Param};
+use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{self, OPTIMIZER, SavePolicy, latest, read_state, step_rng};
 use crate::error::{Result, RlError};
 use crate::optim::{AdamW, AdamWConfig, SchedulerType, learning_rate};
-use crate::parallel::{Part, grads_of_two};
+use crate::parallel::grads_of_two;
 
 /// VQ training settings (TRL/HF names where they exist).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,43 +99,7 @@ pub enum VqMethod {
 }
 
 pub use super::vq_loss::{VqMetrics, evaluate, to_tensor};
-use super::vq_loss::{forward, l2norm, psnr};
-
-/// What one half of a straight-through batch reports: its share of the
-/// reconstruction MSE and of the loss, its codes, its unit latents.
-type Half<B> = (
-    f64,
-    f64,
-    Vec<i64>,
-    Option<Tensor<<B as AutodiffBackend>::InnerBackend, 2>>,
-);
-
-/// The straight-through loss of part of a batch, weighted by its share of
-/// the `n` images.
-fn half_batch<'a, B: AutodiffBackend>(
-    imgs: &'a [&'a RgbImage],
-    n: f64,
-    cfg: &'a VqTrainConfig,
-) -> impl FnOnce(&Janus<B>) -> Part<B, Half<B>> + Send + 'a {
-    move |m: &Janus<B>| {
-        if imgs.is_empty() {
-            return Ok((None, (0.0, 0.0, vec![], None)));
-        }
-        let share = imgs.len() as f64 / n;
-        let f = forward(
-            &m.vqmodel,
-            to_tensor::<B>(imgs, &m.lm_head.weight.device()),
-            cfg.beta,
-            cfg.foreground_weight,
-        );
-        let rec: f64 = f.reconstruction.into_scalar().elem();
-        let loss: f64 = f.loss.clone().into_scalar().elem();
-        Ok((
-            Some(f.loss * share),
-            (rec * share, loss * share, f.codes, Some(f.latents.inner())),
-        ))
-    }
-}
+use super::vq_loss::{l2norm, psnr};
 
 fn check_loss(step: usize, loss: f64) -> Result<()> {
     if loss.is_finite() {
@@ -145,43 +109,6 @@ fn check_loss(step: usize, loss: f64) -> Result<()> {
         what: "loss".into(),
         detail: format!("VQ step {step}: loss {loss}"),
     })
-}
-
-/// The VQ with every residual branch zeroed (see
-/// [`VqTrainConfig::zero_init_residual`]).
-fn zero_residuals<B: Backend>(mut vq: VqVae<B>) -> VqVae<B> {
-    use duet_model::vq::blocks::{AttnBlock, ResnetBlock};
-    fn zero<B: Backend, const D: usize>(p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        p.map(|t| t.zeros_like())
-    }
-    fn res<B: Backend>(mut r: ResnetBlock<B>) -> ResnetBlock<B> {
-        r.conv2.weight = zero(r.conv2.weight);
-        r.conv2.bias = r.conv2.bias.map(zero);
-        r
-    }
-    fn attn<B: Backend>(mut a: AttnBlock<B>) -> AttnBlock<B> {
-        a.proj_out.weight = zero(a.proj_out.weight);
-        a.proj_out.bias = a.proj_out.bias.map(zero);
-        a
-    }
-    let mids = [&mut vq.encoder.mid, &mut vq.decoder.mid];
-    for m in mids {
-        let b1 = res(m.block_1.clone());
-        let b2 = res(m.block_2.clone());
-        let a = attn(m.attn_1.clone());
-        m.block_1 = b1;
-        m.block_2 = b2;
-        m.attn_1 = a;
-    }
-    for level in &mut vq.encoder.down {
-        level.block = level.block.drain(..).map(res).collect();
-        level.attn = level.attn.drain(..).map(attn).collect();
-    }
-    for level in &mut vq.decoder.up {
-        level.block = level.block.drain(..).map(res).collect();
-        level.attn = level.attn.drain(..).map(attn).collect();
-    }
-    vq
 }
 
 /// Where a stage writes checkpoints and whether it resumes from them.
@@ -228,7 +155,7 @@ pub fn train<B: AutodiffBackend>(
         history = state.log_history;
     }
     if start == 0 && cfg.zero_init_residual {
-        model.vqmodel = zero_residuals(model.vqmodel);
+        model.vqmodel = super::vq_init::zero_residuals(model.vqmodel);
     }
     let restart_stop = (cfg.restart_until * cfg.max_steps as f64) as usize;
     let mut code_accuracy = f64::NAN;
@@ -306,8 +233,8 @@ pub fn train<B: AutodiffBackend>(
                 let n = batch.len() as f64;
                 let (grads, a, b) = grads_of_two(
                     &model,
-                    half_batch(&batch[..cut], n, cfg),
-                    half_batch(&batch[cut..], n, cfg),
+                    super::vq_loss::half_batch(&batch[..cut], n, cfg),
+                    super::vq_loss::half_batch(&batch[cut..], n, cfg),
                 )?;
                 for &c in a.2.iter().chain(&b.2) {
                     usage[c as usize] += 1;

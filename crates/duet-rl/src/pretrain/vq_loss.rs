@@ -1,6 +1,11 @@
 //! The straight-through VQ objective and held-out reconstruction metrics.
 
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use duet_model::Janus;
+
+use super::vq::VqTrainConfig;
+use crate::parallel::Part;
 use duet_model::vq::VqVae;
 use image::RgbImage;
 
@@ -107,6 +112,42 @@ pub(crate) fn forward<B: Backend>(
         reconstruction,
         codes: idx.into_data().iter::<i64>().collect(),
         latents: zn.detach(),
+    }
+}
+
+/// What one half of a straight-through batch reports: its share of the
+/// reconstruction MSE and of the loss, its codes, its unit latents.
+pub(crate) type Half<B> = (
+    f64,
+    f64,
+    Vec<i64>,
+    Option<Tensor<<B as AutodiffBackend>::InnerBackend, 2>>,
+);
+
+/// The straight-through loss of part of a batch, weighted by its share of
+/// the `n` images.
+pub(crate) fn half_batch<'a, B: AutodiffBackend>(
+    imgs: &'a [&'a RgbImage],
+    n: f64,
+    cfg: &'a VqTrainConfig,
+) -> impl FnOnce(&Janus<B>) -> Part<B, Half<B>> + Send + 'a {
+    move |m: &Janus<B>| {
+        if imgs.is_empty() {
+            return Ok((None, (0.0, 0.0, vec![], None)));
+        }
+        let share = imgs.len() as f64 / n;
+        let f = forward(
+            &m.vqmodel,
+            to_tensor::<B>(imgs, &m.lm_head.weight.device()),
+            cfg.beta,
+            cfg.foreground_weight,
+        );
+        let rec: f64 = f.reconstruction.into_scalar().elem();
+        let loss: f64 = f.loss.clone().into_scalar().elem();
+        Ok((
+            Some(f.loss * share),
+            (rec * share, loss * share, f.codes, Some(f.latents.inner())),
+        ))
     }
 }
 
