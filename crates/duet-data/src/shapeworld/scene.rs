@@ -181,14 +181,18 @@ fn try_layout(specs: &[Spec], cfg: &ShapeWorldConfig, rng: &mut impl Rng) -> Opt
     Some(placed)
 }
 
-/// One object's size and the range its centre coordinates are drawn from.
+/// One object's size and how each centre coordinate is drawn.
 struct Placement {
     size: f64,
-    /// Free layout: centres uniform in `[lo, hi]`. Grid layout: the block's
-    /// first cell uniform in `0..=last`, centre `first·cell + half`.
-    lo: f64,
-    hi: f64,
-    grid: Option<(f64, u32)>,
+    centre: Centre,
+}
+
+enum Centre {
+    /// Free layout: uniform in `[lo, hi]`.
+    Uniform { lo: f64, hi: f64 },
+    /// Grid layout: the block's first cell uniform in `0..=last`, centre
+    /// `first · cell + half`.
+    Cells { cell: f64, last: u32, half: f64 },
 }
 
 impl Placement {
@@ -205,27 +209,30 @@ impl Placement {
                 let block = k as f64 * cell;
                 Some(Placement {
                     size: block - 2.0 * cfg.grid_inset * cell,
-                    lo: block / 2.0,
-                    hi: 0.0,
-                    grid: Some((cell, cells - k)),
+                    centre: Centre::Cells {
+                        cell,
+                        last: cells - k,
+                        half: block / 2.0,
+                    },
                 })
             }
             _ => {
                 let size = rng.random_range(cfg.min_size_frac..=cfg.max_size_frac) * side;
                 Some(Placement {
                     size,
-                    lo: size / 2.0 + cfg.border_px,
-                    hi: side - size / 2.0 - cfg.border_px,
-                    grid: None,
+                    centre: Centre::Uniform {
+                        lo: size / 2.0 + cfg.border_px,
+                        hi: side - size / 2.0 - cfg.border_px,
+                    },
                 })
             }
         }
     }
 
     fn coord(&self, rng: &mut impl Rng) -> f64 {
-        match self.grid {
-            Some((cell, last)) => rng.random_range(0..=last) as f64 * cell + self.lo,
-            None => rng.random_range(self.lo..=self.hi),
+        match self.centre {
+            Centre::Cells { cell, last, half } => rng.random_range(0..=last) as f64 * cell + half,
+            Centre::Uniform { lo, hi } => rng.random_range(lo..=hi),
         }
     }
 }

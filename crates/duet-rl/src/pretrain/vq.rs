@@ -236,16 +236,16 @@ pub fn train<B: AutodiffBackend>(
                     super::vq_loss::half_batch(&batch[..cut], n, cfg),
                     super::vq_loss::half_batch(&batch[cut..], n, cfg),
                 )?;
-                for &c in a.2.iter().chain(&b.2) {
+                for &c in a.codes.iter().chain(&b.codes) {
                     usage[c as usize] += 1;
                 }
-                let loss = a.1 + b.1;
+                let loss = a.loss + b.loss;
                 check_loss(step, loss)?;
-                let latents = match (a.3, b.3) {
+                let latents = match (a.latents, b.latents) {
                     (Some(x), Some(y)) => Some(Tensor::cat(vec![x, y], 0)),
                     (x, y) => x.or(y),
                 };
-                (grads, loss, a.0 + b.0, latents)
+                (grads, loss, a.reconstruction + b.reconstruction, latents)
             };
         let lr = learning_rate(
             cfg.lr_scheduler_type,

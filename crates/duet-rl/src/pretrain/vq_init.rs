@@ -21,14 +21,10 @@ pub(crate) fn zero_residuals<B: Backend>(mut vq: VqVae<B>) -> VqVae<B> {
         a.proj_out.bias = a.proj_out.bias.map(zero);
         a
     }
-    let mids = [&mut vq.encoder.mid, &mut vq.decoder.mid];
-    for m in mids {
-        let b1 = res(m.block_1.clone());
-        let b2 = res(m.block_2.clone());
-        let a = attn(m.attn_1.clone());
-        m.block_1 = b1;
-        m.block_2 = b2;
-        m.attn_1 = a;
+    for m in [&mut vq.encoder.mid, &mut vq.decoder.mid] {
+        m.block_1 = res(m.block_1.clone());
+        m.block_2 = res(m.block_2.clone());
+        m.attn_1 = attn(m.attn_1.clone());
     }
     for level in &mut vq.encoder.down {
         level.block = level.block.drain(..).map(res).collect();

@@ -3,11 +3,11 @@
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use duet_model::Janus;
+use duet_model::vq::VqVae;
+use image::RgbImage;
 
 use super::vq::VqTrainConfig;
 use crate::parallel::Part;
-use duet_model::vq::VqVae;
-use image::RgbImage;
 
 /// What one step or an evaluation reports.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -115,14 +115,15 @@ pub(crate) fn forward<B: Backend>(
     }
 }
 
-/// What one half of a straight-through batch reports: its share of the
-/// reconstruction MSE and of the loss, its codes, its unit latents.
-pub(crate) type Half<B> = (
-    f64,
-    f64,
-    Vec<i64>,
-    Option<Tensor<<B as AutodiffBackend>::InnerBackend, 2>>,
-);
+/// What part of a straight-through batch reports, each number already
+/// weighted by the part's share of the batch.
+pub(crate) struct HalfBatch<B: AutodiffBackend> {
+    pub(crate) reconstruction: f64,
+    pub(crate) loss: f64,
+    pub(crate) codes: Vec<i64>,
+    /// Unit latents, for dead-code restarts (`None` for an empty part).
+    pub(crate) latents: Option<Tensor<B::InnerBackend, 2>>,
+}
 
 /// The straight-through loss of part of a batch, weighted by its share of
 /// the `n` images.
@@ -130,10 +131,16 @@ pub(crate) fn half_batch<'a, B: AutodiffBackend>(
     imgs: &'a [&'a RgbImage],
     n: f64,
     cfg: &'a VqTrainConfig,
-) -> impl FnOnce(&Janus<B>) -> Part<B, Half<B>> + Send + 'a {
+) -> impl FnOnce(&Janus<B>) -> Part<B, HalfBatch<B>> + Send + 'a {
     move |m: &Janus<B>| {
         if imgs.is_empty() {
-            return Ok((None, (0.0, 0.0, vec![], None)));
+            let empty = HalfBatch {
+                reconstruction: 0.0,
+                loss: 0.0,
+                codes: vec![],
+                latents: None,
+            };
+            return Ok((None, empty));
         }
         let share = imgs.len() as f64 / n;
         let f = forward(
@@ -144,10 +151,13 @@ pub(crate) fn half_batch<'a, B: AutodiffBackend>(
         );
         let rec: f64 = f.reconstruction.into_scalar().elem();
         let loss: f64 = f.loss.clone().into_scalar().elem();
-        Ok((
-            Some(f.loss * share),
-            (rec * share, loss * share, f.codes, Some(f.latents.inner())),
-        ))
+        let out = HalfBatch {
+            reconstruction: rec * share,
+            loss: loss * share,
+            codes: f.codes,
+            latents: Some(f.latents.inner()),
+        };
+        Ok((Some(f.loss * share), out))
     }
 }
 
