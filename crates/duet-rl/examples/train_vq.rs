@@ -69,8 +69,19 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
-        crop_until: 0.8,
+        crop_until: std::env::var("DUET_VQ_CROP_UNTIL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.8),
+        optimizer: duet_rl::optim::AdamWConfig {
+            max_grad_norm: std::env::var("DUET_VQ_CLIP")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            ..Default::default()
+        },
+        // DUET_VQ_ZERO=1: zeroed residual branches, frozen; =train: trained.
         zero_init_residual: std::env::var("DUET_VQ_ZERO").is_ok(),
+        freeze_residual: std::env::var("DUET_VQ_ZERO").is_ok_and(|v| v != "train"),
         foreground_weight: std::env::var("DUET_VQ_FG")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -99,9 +110,17 @@ fn main() {
     // Exact-scene recovery on reconstructions (through codes, as generation decodes).
     let det = duet_eval::detector::ShapeDetector::new(&world());
     let mut exact = 0;
+    // How consistently codes name patch contents: H(code | patch) in nats.
+    let mut by_patch: std::collections::HashMap<Vec<u8>, std::collections::HashMap<i64, usize>> =
+        Default::default();
     for (scene, img) in &held_out {
         let x = to_tensor::<Cpu>(&[img], &dev);
         let codes = vq.encode(x).codes;
+        let cv: Vec<i64> = codes.clone().into_data().iter::<i64>().collect();
+        for (p, c) in duet_rl::pretrain::vq_codes::patches(img, 8).iter().zip(&cv) {
+            let key: Vec<u8> = p.iter().map(|v| (v * 255.0).round() as u8).collect();
+            *by_patch.entry(key).or_default().entry(*c).or_default() += 1;
+        }
         let rec = vq.decode_codes(codes).unwrap();
         let v: Vec<f32> = rec.into_data().to_vec().unwrap();
         let (h, w) = (64usize, 64usize);
@@ -129,6 +148,25 @@ fn main() {
             exact += 1;
         }
     }
+    let total: usize = by_patch.values().flat_map(|m| m.values()).sum();
+    let h: f64 = by_patch
+        .values()
+        .map(|m| {
+            let n: usize = m.values().sum();
+            let hp: f64 = m
+                .values()
+                .map(|&c| {
+                    let p = c as f64 / n as f64;
+                    -p * p.ln()
+                })
+                .sum();
+            hp * n as f64 / total as f64
+        })
+        .sum();
+    println!(
+        "{} patch contents, H(code | patch) = {h:.3} nats",
+        by_patch.len()
+    );
     println!(
         "ShapeDetector exact recovery on code reconstructions: {exact}/{}",
         held_out.len()

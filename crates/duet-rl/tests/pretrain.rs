@@ -12,7 +12,7 @@ use duet_rl::eval::EvalConfig;
 use duet_rl::pretrain::encoder::EncoderTrainConfig;
 use duet_rl::pretrain::recipe::{self, DataSection, Progress, Recipe, RunLayout, Stage};
 use duet_rl::pretrain::sft::SftTrainConfig;
-use duet_rl::pretrain::vq::VqTrainConfig;
+use duet_rl::pretrain::vq::{VqMethod, VqTrainConfig};
 
 type B = Autodiff<Cpu>;
 
@@ -25,10 +25,12 @@ fn mini() -> Recipe {
             layout: Layout::Grid,
         },
         vq: VqTrainConfig {
+            method: VqMethod::PatchKmeans,
             max_steps: 3,
             batch_size: 2,
             save_steps: 2,
             zero_init_residual: true,
+            freeze_residual: true,
             ..Default::default()
         },
         encoder: EncoderTrainConfig {

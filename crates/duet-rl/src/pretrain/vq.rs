@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 
 use burn::module::AutodiffModule;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use duet_model::vq::VqVae;
@@ -54,6 +53,11 @@ pub struct VqTrainConfig {
     /// attention block's output projection) at zero, so the fresh network
     /// is a shallow conv stack and depth is added as it learns.
     pub zero_init_residual: bool,
+    /// With `zero_init_residual`: keep the zeroed branches at zero (not
+    /// trained), so the VQ stays that shallow conv stack — within the
+    /// recipe's budget it learns faster than the deep one (measured in
+    /// docs/pretraining.md).
+    pub freeze_residual: bool,
     pub seed: u64,
     /// Checkpoint every this many steps (0 = only at the end).
     pub save_steps: usize,
@@ -79,6 +83,7 @@ impl Default for VqTrainConfig {
             restart_every: 50,
             restart_until: 0.7,
             zero_init_residual: false,
+            freeze_residual: false,
             seed: 0,
             save_steps: 0,
             save_total_limit: 2,
@@ -154,8 +159,10 @@ pub fn train<B: AutodiffBackend>(
         start = state.global_step;
         history = state.log_history;
     }
-    if start == 0 && cfg.zero_init_residual {
-        model.vqmodel = super::vq_init::zero_residuals(model.vqmodel);
+    // Frozen branches are frozen again after a resume: loaded parameters
+    // are trainable (and still zero, so this changes no value).
+    if cfg.zero_init_residual && (start == 0 || cfg.freeze_residual) {
+        model.vqmodel = super::vq_init::zero_residuals(model.vqmodel, cfg.freeze_residual);
     }
     let restart_stop = (cfg.restart_until * cfg.max_steps as f64) as usize;
     let mut code_accuracy = f64::NAN;
@@ -164,7 +171,9 @@ pub fn train<B: AutodiffBackend>(
         let grid = 1u32 << (q.channel_multiplier.len().saturating_sub(1));
         super::vq_codes::fit(images, grid, q.num_embeddings, q.embed_dim, cfg.seed)
     });
-    if let Some(pc) = &patch {
+    if let Some(pc) = patch.as_ref().filter(|_| start == 0) {
+        // The content-derived start of the codebook; a resumed run keeps
+        // the trained one it loaded.
         let p = model.vqmodel.quantize.embedding.weight.clone();
         let w = Tensor::<B, 2>::from_data(
             TensorData::new(pc.codebook.clone(), [pc.k, pc.embed_dim]),
@@ -182,50 +191,56 @@ pub fn train<B: AutodiffBackend>(
     for step in start..cfg.max_steps {
         let t_step = std::time::Instant::now();
         let mut rng = step_rng(cfg.seed, step);
-        let cropping = patch.is_none()
-            && cfg.crop_size > 0
-            && (step as f64) < cfg.crop_until * cfg.max_steps as f64;
+        let cropping = cfg.crop_size > 0 && (step as f64) < cfg.crop_until * cfg.max_steps as f64;
+        let mut picks = Vec::with_capacity(cfg.batch_size);
         let batch: Vec<RgbImage> = (0..cfg.batch_size)
             .map(|_| {
-                let img = &images[rng.random_range(0..images.len())];
-                if cropping {
+                let i = rng.random_range(0..images.len());
+                let img = &images[i];
+                let (out, at) = if cropping {
                     crop(img, cfg.crop_size, grid, &mut rng)
                 } else {
-                    img.clone()
-                }
+                    (img.clone(), (0, 0))
+                };
+                picks.push((i, at));
+                out
             })
             .collect();
         let batch: Vec<&RgbImage> = batch.iter().collect();
         let (grads, loss, rec, latents): (_, f64, f64, Option<Tensor<B::InnerBackend, 2>>) =
             if let Some(pc) = &patch {
-                // Same draws as above, re-made to know the images' indices.
-                let mut rng2 = step_rng(cfg.seed, step);
-                let targets: Vec<&Vec<u32>> = (0..cfg.batch_size)
-                    .map(|_| &pc.codes[rng2.random_range(0..images.len())])
+                // Each (cropped) image's part of its code grid.
+                let side = images[0].width() as usize / grid;
+                let targets: Vec<Vec<u32>> = picks
+                    .iter()
+                    .zip(&batch)
+                    .map(|(&(i, (x, y)), img)| {
+                        let (w, h) = (img.width() as usize / grid, img.height() as usize / grid);
+                        (0..h)
+                            .flat_map(|r| {
+                                let row = (y / grid + r) * side + x / grid;
+                                pc.codes[i][row..row + w].iter().copied()
+                            })
+                            .collect()
+                    })
                     .collect();
                 for t in &targets {
                     for &c in t.iter() {
                         usage[c as usize] += 1;
                     }
                 }
-                let book = Tensor::<B, 2>::from_data(
-                    TensorData::new(pc.codebook.clone(), [pc.k, pc.embed_dim]),
-                    &device,
-                );
-                let s = super::vq_codes::forward(
-                    &model.vqmodel,
-                    to_tensor::<B>(&batch, &device),
-                    &targets,
-                    book,
-                    cfg.foreground_weight,
-                    cfg.code_loss_weight,
-                );
-                code_accuracy = s.code_accuracy;
-                let rec: f64 = s.reconstruction.into_scalar().elem();
-                let loss: f64 = s.loss.clone().into_scalar().elem();
+                let targets: Vec<&Vec<u32>> = targets.iter().collect();
+                let cut = batch.len().div_ceil(2);
+                let n = batch.len() as f64;
+                let (grads, a, b) = grads_of_two(
+                    &model,
+                    super::vq_codes::half_batch(&batch[..cut], &targets[..cut], n, cfg),
+                    super::vq_codes::half_batch(&batch[cut..], &targets[cut..], n, cfg),
+                )?;
+                code_accuracy = a.code_accuracy + b.code_accuracy;
+                let loss = a.loss + b.loss;
                 check_loss(step, loss)?;
-                let grads = GradientsParams::from_grads(s.loss.backward(), &model);
-                (grads, loss, rec, None)
+                (grads, loss, a.reconstruction + b.reconstruction, None)
             } else {
                 // The batch in two halves on two threads (crate::parallel),
                 // each half's loss weighted by its share of the images.
@@ -309,13 +324,18 @@ pub fn train<B: AutodiffBackend>(
     Ok(model)
 }
 
-/// A `size`-pixel crop at a grid-aligned offset: of three random offsets,
+/// A `size`-pixel crop and its offset, grid-aligned: of three random offsets,
 /// the one showing the most shape pixels (most crops would otherwise be
 /// background only).
-fn crop(img: &RgbImage, size: usize, grid: usize, rng: &mut impl Rng) -> RgbImage {
+fn crop(
+    img: &RgbImage,
+    size: usize,
+    grid: usize,
+    rng: &mut impl Rng,
+) -> (RgbImage, (usize, usize)) {
     let (w, h) = (img.width() as usize, img.height() as usize);
     if size >= w.min(h) {
-        return img.clone();
+        return (img.clone(), (0, 0));
     }
     let (nx, ny) = ((w - size) / grid + 1, (h - size) / grid + 1);
     let bg = duet_data::shapeworld::BACKGROUND;
@@ -333,8 +353,10 @@ fn crop(img: &RgbImage, size: usize, grid: usize, rng: &mut impl Rng) -> RgbImag
             best = (x, y, fg);
         }
     }
-    image::imageops::crop_imm(img, best.0 as u32, best.1 as u32, size as u32, size as u32)
-        .to_image()
+    let out =
+        image::imageops::crop_imm(img, best.0 as u32, best.1 as u32, size as u32, size as u32)
+            .to_image();
+    (out, (best.0, best.1))
 }
 
 /// Stores the codebook unit-norm, as it is used (computed off the graph:
