@@ -210,18 +210,11 @@ pub fn train<B: AutodiffBackend>(
         let (grads, loss, rec, latents): (_, f64, f64, Option<Tensor<B::InnerBackend, 2>>) =
             if let Some(pc) = &patch {
                 // Each (cropped) image's part of its code grid.
-                let side = images[0].width() as usize / grid;
                 let targets: Vec<Vec<u32>> = picks
                     .iter()
                     .zip(&batch)
-                    .map(|(&(i, (x, y)), img)| {
-                        let (w, h) = (img.width() as usize / grid, img.height() as usize / grid);
-                        (0..h)
-                            .flat_map(|r| {
-                                let row = (y / grid + r) * side + x / grid;
-                                pc.codes[i][row..row + w].iter().copied()
-                            })
-                            .collect()
+                    .map(|(&(i, at), img)| {
+                        super::vq_codes::crop_codes(&pc.codes[i], &images[i], img, at, grid)
                     })
                     .collect();
                 for t in &targets {
