@@ -9,5 +9,6 @@ pub mod sft;
 pub mod tokenizer;
 pub mod vq;
 pub mod vq_codes;
+mod vq_crop;
 mod vq_init;
 pub mod vq_loss;

@@ -198,7 +198,7 @@ pub fn train<B: AutodiffBackend>(
                 let i = rng.random_range(0..images.len());
                 let img = &images[i];
                 let (out, at) = if cropping {
-                    crop(img, cfg.crop_size, grid, &mut rng)
+                    super::vq_crop::crop(img, cfg.crop_size, grid, &mut rng)
                 } else {
                     (img.clone(), (0, 0))
                 };
@@ -214,7 +214,7 @@ pub fn train<B: AutodiffBackend>(
                     .iter()
                     .zip(&batch)
                     .map(|(&(i, at), img)| {
-                        super::vq_codes::crop_codes(&pc.codes[i], &images[i], img, at, grid)
+                        super::vq_crop::crop_codes(&pc.codes[i], &images[i], img, at, grid)
                     })
                     .collect();
                 for t in &targets {
@@ -315,41 +315,6 @@ pub fn train<B: AutodiffBackend>(
     }
     model.vqmodel = unit_norm_codebook(model.vqmodel);
     Ok(model)
-}
-
-/// A `size`-pixel crop and its offset, grid-aligned: of three random offsets,
-/// the one showing the most shape pixels (most crops would otherwise be
-/// background only).
-fn crop(
-    img: &RgbImage,
-    size: usize,
-    grid: usize,
-    rng: &mut impl Rng,
-) -> (RgbImage, (usize, usize)) {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    if size >= w.min(h) {
-        return (img.clone(), (0, 0));
-    }
-    let (nx, ny) = ((w - size) / grid + 1, (h - size) / grid + 1);
-    let bg = duet_data::shapeworld::BACKGROUND;
-    let mut best = (0usize, 0usize, 0usize);
-    for k in 0..3 {
-        let (x, y) = (
-            rng.random_range(0..nx) * grid,
-            rng.random_range(0..ny) * grid,
-        );
-        let fg = (y..y + size)
-            .flat_map(|yy| (x..x + size).map(move |xx| (xx, yy)))
-            .filter(|&(xx, yy)| img.get_pixel(xx as u32, yy as u32).0 != bg)
-            .count();
-        if k == 0 || fg > best.2 {
-            best = (x, y, fg);
-        }
-    }
-    let out =
-        image::imageops::crop_imm(img, best.0 as u32, best.1 as u32, size as u32, size as u32)
-            .to_image();
-    (out, (best.0, best.1))
 }
 
 /// Stores the codebook unit-norm, as it is used (computed off the graph:

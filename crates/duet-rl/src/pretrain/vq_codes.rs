@@ -82,25 +82,6 @@ pub fn fit(images: &[RgbImage], grid: u32, k: usize, embed_dim: usize, seed: u64
     }
 }
 
-/// The codes of the `crop` of `full` taken at pixel offset `at` (both
-/// multiples of the `grid`-pixel patch), row-major.
-pub(crate) fn crop_codes(
-    codes: &[u32],
-    full: &RgbImage,
-    crop: &RgbImage,
-    at: (usize, usize),
-    grid: usize,
-) -> Vec<u32> {
-    let side = full.width() as usize / grid;
-    let (w, h) = (crop.width() as usize / grid, crop.height() as usize / grid);
-    (0..h)
-        .flat_map(|r| {
-            let row = (at.1 / grid + r) * side + at.0 / grid;
-            codes[row..row + w].iter().copied()
-        })
-        .collect()
-}
-
 /// A unit-norm codebook row per centroid that keeps similar patches close:
 /// each centroid's coordinates on the first `e - 1` principal components of
 /// the centroids, scaled to unit RMS radius, stereographically projected onto
