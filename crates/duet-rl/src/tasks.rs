@@ -33,9 +33,41 @@ pub fn mc_question(item: &McItem) -> String {
     q
 }
 
+/// An MC item's question asked open-ended: the question alone, without
+/// options or instruction (the missing options are what tells it from MC;
+/// every word is already in the ShapeWorld vocabulary).
+pub fn short_question(item: &McItem) -> String {
+    item.question.replace("<image 1>", "").trim().to_string()
+}
+
 /// The target text of a multiple-choice answer.
 pub fn answer_text(letter: &str) -> String {
     format!("<answer>{letter}</answer>")
+}
+
+/// What an SFT multiple-choice target holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McTarget {
+    /// `<answer>X</answer>`: MMMU's "letter directly".
+    #[default]
+    Letter,
+    /// `red <answer>X</answer>`: the answer option's text, then its letter.
+    /// The letter alone asks a from-scratch model for two hops at once
+    /// (read the image, then find that option's letter), and the base
+    /// learns neither (MC answers do not depend on the image at all after
+    /// 600 steps); with the text first, each token's target is one hop: the
+    /// text is open-ended VQA, the letter a copy from the prompt.
+    OptionThenLetter,
+}
+
+/// The SFT target text of an MC item whose answer is `options[k]`, letter
+/// `letter`.
+pub fn mc_target_text(target: McTarget, option: &str, letter: &str) -> String {
+    match target {
+        McTarget::Letter => answer_text(letter),
+        McTarget::OptionThenLetter => format!("{option} {}", answer_text(letter)),
+    }
 }
 
 /// Token ids of the understanding prompt for `question` about one image.

@@ -45,6 +45,11 @@ fn mini() -> Recipe {
             max_steps: 4,
             understanding_batch_size: 2,
             generation_batch_size: 2,
+            // Every kind of example, so resume covers their draws too.
+            short_answer_fraction: 0.3,
+            mc_target: duet_rl::tasks::McTarget::OptionThenLetter,
+            mc_drill_batch_size: 2,
+            t2i_caption_fraction: 0.5,
             save_steps: 2,
             save_total_limit: 5,
             ..Default::default()

@@ -6,6 +6,7 @@ pub mod encoder;
 pub mod recipe;
 pub mod report;
 pub mod sft;
+mod sft_data;
 pub mod tokenizer;
 pub mod vq;
 pub mod vq_codes;

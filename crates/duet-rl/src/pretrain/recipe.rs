@@ -218,7 +218,13 @@ pub fn run<B: AutodiffBackend>(
         let done = start_step(&rd)?;
         progress.stage("sft", recipe.sft.max_steps, done);
         // Encoding the images needs no autodiff graph (which would be kept alive).
-        let data = sft::build_data(&run.data().join("train"), &tok, &ids, &model.valid())?;
+        let data = sft::build_data(
+            &run.data().join("train"),
+            &tok,
+            &ids,
+            &model.valid(),
+            recipe.sft.mc_target,
+        )?;
         let files = ModelFiles {
             config: &model_cfg,
             ids: &ids,

@@ -4,21 +4,17 @@
 //! the unconditional prompt so classifier-free guidance has something to
 //! contrast with), both in every step.
 
-use std::path::Path;
-
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use duet_data::records::McItem;
-use duet_data::shapeworld::SceneRecord;
 use duet_model::generate::uncond_prompt;
 use duet_model::logprobs::{GenLogprobMode, image_logprobs, text_logprobs};
-use duet_model::prompts::JanusTokenizer;
 use duet_model::{GenerationIds, Janus, JanusConfig};
 use image::RgbImage;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+pub use super::sft_data::{GenExample, SftData, UndExample, build_data};
 use super::vq::RunDir;
 use crate::checkpoint::{self, OPTIMIZER, SavePolicy, step_rng};
 use crate::error::{Result, RlError};
@@ -39,8 +35,29 @@ pub struct SftTrainConfig {
     pub learning_rate: f64,
     pub warmup_steps: usize,
     pub lr_scheduler_type: SchedulerType,
-    /// Fraction of understanding examples that are captions (rest: MC).
+    /// Fraction of understanding examples that are captions (rest:
+    /// questions).
     pub caption_fraction: f64,
+    /// Fraction of the questions asked open-ended (LLaVA's "single word or
+    /// phrase" VQA, the answer option's text as the target) instead of as
+    /// multiple choice: it teaches reading the asked-about object out of
+    /// the image without MC's extra hop from the answer to its letter.
+    pub short_answer_fraction: f64,
+    /// Text-only MC examples per micro-batch besides the image ones: the
+    /// question and options without the image, the `option_then_letter`
+    /// target. With the option's text given, the letter is a copy from the
+    /// prompt that needs no image, and ~45-token sequences teach it at a
+    /// third of an image example's cost.
+    pub mc_drill_batch_size: usize,
+    /// What an MC example's target holds: `letter` (`<answer>X</answer>`)
+    /// or `option_then_letter` (`red <answer>X</answer>`).
+    pub mc_target: tasks::McTarget,
+    /// Fraction of text-to-image examples prompted with the scene's dense
+    /// caption instead of its short GenEval-style prompt (recaptioning, as
+    /// Janus-Pro and DALL-E 3 train): every caption names each object's
+    /// colour, shape and place, so the model sees far more combinations
+    /// than the few hundred distinct short prompts hold.
+    pub t2i_caption_fraction: f64,
     /// Fraction of text-to-image prompts replaced by the CFG prompt.
     pub prompt_dropout: f64,
     /// Weight of the generation loss (understanding has weight 1).
@@ -63,6 +80,10 @@ impl Default for SftTrainConfig {
             warmup_steps: 20,
             lr_scheduler_type: SchedulerType::Cosine,
             caption_fraction: 0.3,
+            short_answer_fraction: 0.0,
+            mc_target: tasks::McTarget::Letter,
+            mc_drill_batch_size: 0,
+            t2i_caption_fraction: 0.0,
             prompt_dropout: 0.1,
             generation_loss_weight: 1.0,
             seed: 0,
@@ -74,109 +95,6 @@ impl Default for SftTrainConfig {
             },
         }
     }
-}
-
-/// An understanding example: image index, prompt and response ids.
-#[derive(Debug, Clone)]
-pub struct UndExample {
-    pub image: usize,
-    pub prompt: Vec<u32>,
-    pub response: Vec<u32>,
-}
-
-/// A text-to-image example: prompt ids (ending with BOI) and target codes.
-#[derive(Debug, Clone)]
-pub struct GenExample {
-    pub prompt: Vec<u32>,
-    pub codes: Vec<u32>,
-}
-
-/// Tokenised training data of one split.
-pub struct SftData {
-    pub images: Vec<RgbImage>,
-    pub captions: Vec<UndExample>,
-    pub mc: Vec<UndExample>,
-    pub t2i: Vec<GenExample>,
-}
-
-/// Reads a ShapeWorld split (`scenes.jsonl`, `understanding.jsonl`,
-/// images), tokenises it and encodes every image with `model`'s VQ.
-pub fn build_data<B: Backend>(
-    split: &Path,
-    tok: &JanusTokenizer,
-    ids: &GenerationIds,
-    model: &Janus<B>,
-) -> Result<SftData> {
-    let device = model.lm_head.weight.device();
-    let n_img = model
-        .vision_model
-        .embeddings
-        .position_embedding
-        .weight
-        .dims()[0];
-    let scenes: Vec<SceneRecord> = duet_data::io::read_jsonl(&split.join("scenes.jsonl"))?;
-    let mc_items: Vec<McItem> = duet_data::io::read_jsonl(&split.join("understanding.jsonl"))?;
-    let mut index = std::collections::HashMap::new();
-    let mut images = Vec::with_capacity(scenes.len());
-    for s in &scenes {
-        index.insert(s.image.clone(), images.len());
-        images.push(duet_data::shapeworld::load_png(&split.join(&s.image))?);
-    }
-    let caption_prompt = tasks::understanding_ids(tok, tasks::CAPTION_QUESTION, n_img)?;
-    let captions = scenes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            Ok(UndExample {
-                image: i,
-                prompt: caption_prompt.clone(),
-                response: tasks::response_ids(tok, &s.caption, ids.eos_token_id)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mc = mc_items
-        .iter()
-        .map(|item| {
-            let rel = item.image_1.as_deref().unwrap_or_default();
-            let image = *index.get(rel).ok_or_else(|| {
-                RlError::Data(format!(
-                    "{}: item `{}` refers to `{rel}`, which no scene in scenes.jsonl has",
-                    split.display(),
-                    item.id
-                ))
-            })?;
-            Ok(UndExample {
-                image,
-                prompt: tasks::understanding_ids(tok, &tasks::mc_question(item), n_img)?,
-                response: tasks::response_ids(
-                    tok,
-                    &tasks::answer_text(&item.answer),
-                    ids.eos_token_id,
-                )?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut t2i = Vec::with_capacity(scenes.len());
-    for (chunk_i, chunk) in scenes.chunks(64).enumerate() {
-        let refs: Vec<&RgbImage> = (0..chunk.len())
-            .map(|k| &images[chunk_i * 64 + k])
-            .collect();
-        let codes = model.vqmodel.encode(tasks::pixels(&refs, &device)).codes;
-        let [b, n] = codes.dims();
-        let flat: Vec<u32> = codes.into_data().iter::<i64>().map(|c| c as u32).collect();
-        for (k, s) in chunk.iter().enumerate().take(b) {
-            t2i.push(GenExample {
-                prompt: tasks::generation_ids(tok, &s.prompt)?,
-                codes: flat[k * n..(k + 1) * n].to_vec(),
-            });
-        }
-    }
-    Ok(SftData {
-        images,
-        captions,
-        mc,
-        t2i,
-    })
 }
 
 /// Gradients of one micro-batch's loss (scaled by `scale`) and its two
@@ -196,12 +114,22 @@ fn micro_batch<B: AutodiffBackend>(
         .map(|_| {
             let pool = if rng.random_bool(cfg.caption_fraction) || data.mc.is_empty() {
                 &data.captions
+            } else if cfg.short_answer_fraction > 0.0 && rng.random_bool(cfg.short_answer_fraction)
+            {
+                &data.short
             } else {
                 &data.mc
             };
             &pool[rng.random_range(0..pool.len())]
         })
         .collect();
+    let drills: Vec<&UndExample> = if data.mc.is_empty() {
+        Vec::new()
+    } else {
+        (0..cfg.mc_drill_batch_size)
+            .map(|_| &data.drills[rng.random_range(0..data.drills.len())])
+            .collect()
+    };
     let gen_cfg = tasks::cond_image_cfg(ids);
     let batch: Vec<&GenExample> = (0..cfg.generation_batch_size)
         .map(|_| &data.t2i[rng.random_range(0..data.t2i.len())])
@@ -209,10 +137,16 @@ fn micro_batch<B: AutodiffBackend>(
     let gen_prompts: Vec<Vec<u32>> = batch
         .iter()
         .map(|e| {
+            let prompt =
+                if cfg.t2i_caption_fraction > 0.0 && rng.random_bool(cfg.t2i_caption_fraction) {
+                    &e.caption_prompt
+                } else {
+                    &e.prompt
+                };
             if rng.random_bool(cfg.prompt_dropout) {
-                uncond_prompt(&e.prompt, &gen_cfg)
+                uncond_prompt(prompt, &gen_cfg)
             } else {
-                e.prompt.clone()
+                prompt.clone()
             }
         })
         .collect();
@@ -227,8 +161,14 @@ fn micro_batch<B: AutodiffBackend>(
             Some(tasks::pixels(&imgs, &device)),
             ids.pad_token_id,
         )?;
-        let loss = lp.logprobs.sum().neg() / lp.mask.sum();
+        let mut loss = lp.logprobs.sum().neg() / lp.mask.sum();
         let u: f64 = loss.clone().into_scalar().elem();
+        if !drills.is_empty() {
+            let prompts: Vec<Vec<u32>> = drills.iter().map(|e| e.prompt.clone()).collect();
+            let responses: Vec<Vec<u32>> = drills.iter().map(|e| e.response.clone()).collect();
+            let lp = text_logprobs(model, &prompts, &responses, None, ids.pad_token_id)?;
+            loss = loss + lp.logprobs.sum().neg() / lp.mask.sum();
+        }
         Ok((Some(loss * scale), u))
     };
     let generation = |model: &Janus<B>| -> Part<B, f64> {
@@ -254,7 +194,7 @@ pub struct SftMetrics {
 pub struct ModelFiles<'a> {
     pub config: &'a JanusConfig,
     pub ids: &'a GenerationIds,
-    pub tokenizer: &'a Path,
+    pub tokenizer: &'a std::path::Path,
 }
 
 /// Trains `model` on `data`; `on_step(step, metrics)` after each update.

@@ -34,6 +34,9 @@ pub const SPECIALS: [&str; 12] = [
     "[UNK]",
 ];
 
+/// Added tokens that decoding keeps.
+const KEPT_ON_DECODE: [&str; 4] = ["<|User|>", "<|Assistant|>", "<answer>", "</answer>"];
+
 /// Splits like the `Whitespace` pre-tokenizer (`\w+|[^\w\s]+`).
 fn pre_tokenize(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -114,11 +117,17 @@ pub fn shapeworld_tokenizer() -> Result<Tokenizer, TokenizerError> {
         .map_err(|e| TokenizerError::Build(e.to_string()))?;
     let mut tok = Tokenizer::new(model);
     tok.with_pre_tokenizer(Some(Whitespace {}));
-    let specials: Vec<AddedToken> = SPECIALS
+    // The chat roles and answer tags are added tokens (kept whole by the
+    // pre-tokenizer) but not special: decoding with `skip_special_tokens`,
+    // as responses are decoded, must keep `<answer>…</answer>` for the
+    // format reward and MMMU's tag-first parsing, as a Janus-Pro tokenizer
+    // (where they are plain text) does.
+    let (specials, plain): (Vec<AddedToken>, Vec<AddedToken>) = SPECIALS
         .iter()
-        .map(|s| AddedToken::from(s.to_string(), true))
-        .collect();
+        .map(|s| AddedToken::from(s.to_string(), !KEPT_ON_DECODE.contains(s)))
+        .partition(|t| t.special);
     tok.add_special_tokens(&specials);
+    tok.add_tokens(&plain);
     let bos = SPECIALS[1];
     let post = TemplateProcessing::builder()
         .try_single(format!("{bos} $A"))
@@ -163,6 +172,13 @@ mod tests {
             ids.generation_kwargs.boi_token_id.unwrap()
         );
         assert!((tok.inner.get_vocab_size(true) as usize) <= cfg.text_config.vocab_size);
+        // Responses are decoded skipping special tokens; the tags stay.
+        let ids = tok.encode("red <answer>C</answer>").unwrap();
+        assert_eq!(
+            tok.decode(&ids).unwrap().replace(' ', ""),
+            "red<answer>C</answer>"
+        );
+        assert!(tok.decode(&[ids[0]]).unwrap().is_empty(), "BOS is skipped");
 
         let data = tempfile::tempdir().unwrap();
         generate(data.path(), &GenerateOptions::new(60, 3), |_, _| {}).unwrap();

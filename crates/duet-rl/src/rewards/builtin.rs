@@ -61,8 +61,10 @@ impl<B: Backend> Reward<B> for McAccuracy {
     }
 }
 
-/// 1 for a response that is exactly `<answer>X</answer>` with X one of the
-/// item's letters.
+/// 1 for a response that ends with `<answer>X</answer>`, X one of the
+/// item's letters, and holds no other answer tag: the letter alone, or
+/// text before it (the option's text, as an `option_then_letter` base
+/// answers, or reasoning, as R1-style `<think>` formats put first).
 pub struct Format {
     pub name: String,
 }
@@ -77,13 +79,7 @@ impl<B: Backend> Reward<B> for Format {
             .map(|s| match s {
                 Sample::Understanding { item, response, .. } => match &item.kind {
                     UndKind::Mc { options, .. } => {
-                        let r = response.trim();
-                        let ok = r
-                            .strip_prefix("<answer>")
-                            .and_then(|x| x.strip_suffix("</answer>"))
-                            .is_some_and(|x| {
-                                (0..options.len()).any(|i| x.trim() == option_letter(i).to_string())
-                            });
+                        let ok = well_formed(response, options.len());
                         Some(ok as u8 as f64)
                     }
                     UndKind::Caption { .. } => None,
@@ -92,6 +88,19 @@ impl<B: Backend> Reward<B> for Format {
             })
             .collect())
     }
+}
+
+/// Whether `response` ends with `<answer>X</answer>`, X one of the first
+/// `n_options` letters, with no other answer tag before it.
+pub fn well_formed(response: &str, n_options: usize) -> bool {
+    response
+        .trim()
+        .strip_suffix("</answer>")
+        .and_then(|x| x.rsplit_once("<answer>"))
+        .is_some_and(|(before, x)| {
+            !before.contains("answer>")
+                && (0..n_options).any(|i| x.trim() == option_letter(i).to_string())
+        })
 }
 
 /// GenEval's verdict on a decoded image.
@@ -138,5 +147,21 @@ impl<B: Backend> Reward<B> for GenevalReward {
                 Sample::Understanding { .. } => None,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::well_formed;
+
+    #[test]
+    fn format_takes_the_letter_alone_or_after_text_and_nothing_else() {
+        assert!(well_formed("<answer>B</answer>", 4));
+        assert!(well_formed(" red square <answer>D</answer>\n", 4));
+        assert!(!well_formed("<answer>E</answer>", 4));
+        assert!(!well_formed("red square", 4));
+        assert!(!well_formed("<answer>A</answer> <answer>B</answer>", 4));
+        assert!(!well_formed("<answer>B</answer> red", 4));
+        assert!(!well_formed("<answer>B", 4));
     }
 }
