@@ -131,12 +131,7 @@ pub fn evaluate_with<B: Backend>(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport> {
     let device = model.lm_head.weight.device();
-    let n_img = model
-        .vision_model
-        .embeddings
-        .position_embedding
-        .weight
-        .dims()[0];
+    let n_img = tasks::image_tokens(model);
     let take = |n: usize, total: usize| if n == 0 { total } else { n.min(total) };
     let mc = &split.mc[..take(cfg.max_mc_items, split.mc.len())];
     let text_cfg = TextGenConfig {

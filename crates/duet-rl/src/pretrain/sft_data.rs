@@ -54,12 +54,7 @@ pub fn build_data<B: Backend>(
     mc_target: tasks::McTarget,
 ) -> Result<SftData> {
     let device = model.lm_head.weight.device();
-    let n_img = model
-        .vision_model
-        .embeddings
-        .position_embedding
-        .weight
-        .dims()[0];
+    let n_img = tasks::image_tokens(model);
     let scenes: Vec<SceneRecord> = duet_data::io::read_jsonl(&split.join("scenes.jsonl"))?;
     let mc_items: Vec<McItem> = duet_data::io::read_jsonl(&split.join("understanding.jsonl"))?;
     let mut index = std::collections::HashMap::new();
