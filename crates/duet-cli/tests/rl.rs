@@ -39,6 +39,7 @@ fn base() -> &'static Path {
                 n: 60,
                 seed: 3,
                 layout: Default::default(),
+                option_order: Default::default(),
             },
             vq: VqTrainConfig {
                 max_steps: 2,

@@ -85,9 +85,19 @@ pub fn generation_ids(tok: &JanusTokenizer, prompt: &str) -> Result<Vec<u32>> {
     encode(tok, &generation_prompt(prompt, EOS))
 }
 
-/// Token ids of a response: the text without BOS, then EOS.
+/// Token ids of a response: the text without BOS, then EOS. A response is a
+/// training target, so a word the tokenizer maps to `[UNK]` is an error, not
+/// a target that teaches the model to say `[UNK]`.
 pub fn response_ids(tok: &JanusTokenizer, text: &str, eos_id: u32) -> Result<Vec<u32>> {
     let mut ids = encode(tok, text)?;
+    if let Ok(unk) = tok.id("[UNK]")
+        && ids.contains(&unk)
+    {
+        return Err(RlError::Tokenizer(format!(
+            "response `{text}` has a word the tokenizer does not know (it becomes [UNK]); \
+             a tokenizer.json built before that word was added must be rebuilt"
+        )));
+    }
     if ids.first() == Some(&tok_bos(tok)?) {
         ids.remove(0);
     }

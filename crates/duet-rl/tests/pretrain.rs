@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use burn::backend::Autodiff;
-use duet_data::shapeworld::Layout;
+use duet_data::shapeworld::{Layout, OptionOrder};
 use duet_model::Cpu;
 use duet_rl::eval::EvalConfig;
 use duet_rl::pretrain::encoder::EncoderTrainConfig;
@@ -23,6 +23,7 @@ fn mini() -> Recipe {
             n: 60,
             seed: 5,
             layout: Layout::Grid,
+            option_order: OptionOrder::Canonical,
         },
         vq: VqTrainConfig {
             method: VqMethod::PatchKmeans,

@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use duet_data::io::read_jsonl;
 use duet_data::records::GenEvalMetadata;
-use duet_data::shapeworld::{GenerateOptions, Layout, ShapeWorldConfig, generate, realise, render};
+use duet_data::shapeworld::{
+    GenerateOptions, Layout, OptionOrder, ShapeWorldConfig, generate, realise, render,
+};
 use duet_eval::geneval::write_prompt_folder;
 use rand::SeedableRng;
 
@@ -30,6 +32,21 @@ pub enum DataCmd {
 pub enum LayoutArg {
     Free,
     Grid,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum OptionOrderArg {
+    Shuffled,
+    Canonical,
+}
+
+impl From<OptionOrderArg> for OptionOrder {
+    fn from(o: OptionOrderArg) -> OptionOrder {
+        match o {
+            OptionOrderArg::Shuffled => OptionOrder::Shuffled,
+            OptionOrderArg::Canonical => OptionOrder::Canonical,
+        }
+    }
 }
 
 impl From<LayoutArg> for Layout {
@@ -64,6 +81,10 @@ pub struct ShapeworldArgs {
     /// Object layout: anywhere (`free`) or on whole cells of an 8×8 grid (`grid`).
     #[arg(long, value_enum, default_value = "free")]
     layout: LayoutArg,
+    /// Multiple-choice options: at random letters (`shuffled`) or in
+    /// vocabulary order with closed sets in full (`canonical`).
+    #[arg(long, value_enum, default_value = "shuffled")]
+    option_order: OptionOrderArg,
 }
 
 #[derive(Args)]
@@ -88,6 +109,7 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
         DataCmd::Shapeworld(a) => {
             let mut opts = GenerateOptions::new(a.n, a.seed);
             opts.config = ShapeWorldConfig::with_layout(a.size, a.layout.into());
+            opts.config.option_order = a.option_order.into();
             let pb = bar("scenes", a.n);
             let manifest = generate(&a.out, &opts, |done, _| pb.set_position(done as u64))
                 .with_context(|| format!("generating ShapeWorld into {}", a.out.display()))?;

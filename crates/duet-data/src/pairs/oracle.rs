@@ -13,9 +13,10 @@ use rand_chacha::ChaCha8Rng;
 use super::complete::{Annotator, McQa};
 use super::items::{GenItem, UndItem};
 use crate::error::{DataError, Result};
-use crate::io::read_jsonl;
+use crate::io::{read_json, read_jsonl};
 use crate::records::option_letter;
-use crate::shapeworld::dataset::SceneRecord;
+use crate::shapeworld::OptionOrder;
+use crate::shapeworld::dataset::{Manifest, SceneRecord};
 use crate::shapeworld::questions::{Question, caption, questions};
 use crate::shapeworld::scene::Scene;
 use crate::shapeworld::vocab::{Color, Shape, plural};
@@ -24,20 +25,50 @@ use crate::shapeworld::vocab::{Color, Shape, plural};
 #[derive(Debug, Clone, Default)]
 pub struct SceneIndex {
     scenes: HashMap<PathBuf, Scene>,
+    /// The option order of the datasets' own questions (from their
+    /// `manifest.json`), so the oracle asks in the same form.
+    option_order: OptionOrder,
 }
 
 impl SceneIndex {
     /// Reads `scenes.jsonl` files; their image paths are relative to them.
+    /// A file inside a ShapeWorld dataset (`DIR/<split>/scenes.jsonl`) also
+    /// sets the option order from `DIR/manifest.json`; datasets that disagree
+    /// are refused, since one question form would then be silently wrong.
     pub fn load(files: &[PathBuf]) -> Result<Self> {
         let mut scenes = HashMap::new();
+        let mut order: Option<(OptionOrder, PathBuf)> = None;
         for f in files {
             let base = f.parent().unwrap_or(Path::new(""));
             for rec in read_jsonl::<SceneRecord>(f)? {
                 let image = base.join(&rec.image);
                 scenes.insert(canonical(&image), rec.scene);
             }
+            let manifest = base.parent().map(|d| d.join("manifest.json"));
+            if let Some(m) = manifest.filter(|m| m.is_file()) {
+                let got = read_json::<Manifest>(&m)?.options.config.option_order;
+                match &order {
+                    Some((o, first)) if *o != got => {
+                        return Err(DataError::Config(format!(
+                            "{} asks multiple-choice options {got:?} but {} asks them {o:?}",
+                            m.display(),
+                            first.display()
+                        )));
+                    }
+                    Some(_) => {}
+                    None => order = Some((got, m)),
+                }
+            }
         }
-        Ok(SceneIndex { scenes })
+        Ok(SceneIndex {
+            scenes,
+            option_order: order.map(|(o, _)| o).unwrap_or_default(),
+        })
+    }
+
+    /// How the indexed datasets list multiple-choice options.
+    pub fn option_order(&self) -> OptionOrder {
+        self.option_order
     }
 
     /// The `scenes.jsonl` beside each input file that has one (ShapeWorld
@@ -96,7 +127,12 @@ pub(crate) fn stable_hash(s: &str) -> u64 {
 /// the entities and attributes in C"): one whose text mentions a shape or
 /// colour word of the prompt, from a few draws of the scene's questions;
 /// any question of the last draw if none does.
-fn targeted_question(scene: &Scene, prompt: &str, rng: &mut ChaCha8Rng) -> Question {
+fn targeted_question(
+    scene: &Scene,
+    prompt: &str,
+    order: OptionOrder,
+    rng: &mut ChaCha8Rng,
+) -> Question {
     let named = |w: &&str| {
         Shape::ALL
             .iter()
@@ -109,7 +145,7 @@ fn targeted_question(scene: &Scene, prompt: &str, rng: &mut ChaCha8Rng) -> Quest
         .collect();
     let mut last = Vec::new();
     for _ in 0..8 {
-        let mut qs = questions(scene, rng);
+        let mut qs = questions(scene, order, rng);
         qs.shuffle(rng);
         let hit = qs.iter().position(|q| {
             q.question
@@ -161,7 +197,7 @@ impl Annotator for ShapeWorldOracle {
             .map(|it| {
                 let scene = self.scenes.require("oracle", &it.id, it.image_path())?;
                 let mut rng = ChaCha8Rng::seed_from_u64(stable_hash(&it.id) ^ (attempt as u64 + 1));
-                let q = targeted_question(scene, &it.prompt, &mut rng);
+                let q = targeted_question(scene, &it.prompt, self.scenes.option_order(), &mut rng);
                 Ok(McQa {
                     question: q.question,
                     options: q.options,

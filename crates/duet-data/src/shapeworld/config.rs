@@ -13,6 +13,28 @@ pub enum Layout {
     Grid,
 }
 
+/// How the options of a closed-set multiple-choice question are listed.
+///
+/// `shuffled` (the default) puts the correct option at a random letter, so the
+/// answer letter must be copied from the option list. `canonical` lists the
+/// options in vocabulary order and closed sets in full (all colours, all four
+/// shapes, all four relations; counts ascending, as always): the letter is then
+/// a fixed function of the answer, which a model that reads the image but
+/// cannot yet copy a letter from its prompt can still get right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptionOrder {
+    #[default]
+    Shuffled,
+    Canonical,
+}
+
+impl OptionOrder {
+    pub fn is_shuffled(&self) -> bool {
+        *self == OptionOrder::Shuffled
+    }
+}
+
 /// How ShapeWorld scenes are drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShapeWorldConfig {
@@ -56,6 +78,10 @@ pub struct ShapeWorldConfig {
         skip_serializing_if = "is_default_grid_inset"
     )]
     pub grid_inset: f64,
+    /// Option order of the generated multiple-choice questions; left out of
+    /// manifests when shuffled, so older manifests regenerate byte for byte.
+    #[serde(default, skip_serializing_if = "OptionOrder::is_shuffled")]
+    pub option_order: OptionOrder,
 }
 
 fn default_grid_sizes() -> Vec<u32> {
@@ -90,6 +116,7 @@ impl Default for ShapeWorldConfig {
             grid_cells: None,
             grid_sizes: default_grid_sizes(),
             grid_inset: default_grid_inset(),
+            option_order: OptionOrder::Shuffled,
         }
     }
 }

@@ -148,7 +148,7 @@ pub fn generate(
             let image = format!("images/{i:06}.png");
             write_atomic(&dir.join(&image), &png_bytes(&render(&scene, &opts.config)))?;
             let id = format!("{name}_{i:06}");
-            for q in questions(&scene, &mut rng) {
+            for q in questions(&scene, opts.config.option_order, &mut rng) {
                 let subject = q.kind.subject();
                 let n = per_subject.entry(subject).or_default();
                 *n += 1;

@@ -15,7 +15,7 @@ pub mod render;
 pub mod scene;
 pub mod vocab;
 
-pub use config::{Layout, ShapeWorldConfig};
+pub use config::{Layout, OptionOrder, ShapeWorldConfig};
 pub use dataset::{GenerateOptions, GenerationItem, Manifest, SceneRecord, generate};
 pub use render::{load_png, png_bytes, render};
 pub use scene::{Object, Scene, realise};

@@ -1,9 +1,11 @@
-//! Understanding data derived from a scene graph: 4-option multiple-choice
-//! questions of five types, and a caption. Answers are exact by construction.
+//! Understanding data derived from a scene graph: multiple-choice questions of
+//! five types (4 options; 6 for colours listed in canonical order), and a
+//! caption. Answers are exact by construction.
 
 use rand::Rng;
 use rand::seq::{IndexedRandom, SliceRandom};
 
+use super::config::OptionOrder;
 use super::scene::Scene;
 use super::vocab::{Color, Shape, plural};
 use crate::geometry::{Relation, relative_position};
@@ -68,9 +70,26 @@ fn shuffled(
     }
 }
 
+/// The options in the order given (vocabulary order), `correct` among them.
+fn listed(kind: QuestionType, question: String, options: Vec<String>, correct: &str) -> Question {
+    let answer = options
+        .iter()
+        .position(|o| o == correct)
+        .expect("correct option listed");
+    Question {
+        kind,
+        question: format!("<image 1> {question}"),
+        options,
+        answer,
+    }
+}
+
 /// One question of each type the scene supports (types whose referent would be
 /// ambiguous are skipped: "what colour is the circle?" needs exactly one circle).
-pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
+/// Under [`OptionOrder::Shuffled`] the random draws are those of every earlier
+/// version, so existing datasets regenerate byte for byte.
+pub fn questions(scene: &Scene, order: OptionOrder, rng: &mut impl Rng) -> Vec<Question> {
+    let canonical = order == OptionOrder::Canonical;
     let mut out = Vec::new();
 
     // Count: mostly about shapes present, sometimes about an absent one (0).
@@ -107,14 +126,19 @@ pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
             .find(|o| o.shape == shape)
             .expect("present")
             .color;
-        let mut wrong: Vec<Color> = Color::ALL.into_iter().filter(|&c| c != color).collect();
-        wrong.shuffle(rng);
-        let options = std::iter::once(color)
-            .chain(wrong.into_iter().take(3))
-            .map(|c| c.name().to_string())
-            .collect();
         let q = format!("What color is the {}?", shape.name());
-        out.push(shuffled(QuestionType::ColorOfShape, q, options, rng));
+        if canonical {
+            let options = Color::ALL.iter().map(|c| c.name().to_string()).collect();
+            out.push(listed(QuestionType::ColorOfShape, q, options, color.name()));
+        } else {
+            let mut wrong: Vec<Color> = Color::ALL.into_iter().filter(|&c| c != color).collect();
+            wrong.shuffle(rng);
+            let options = std::iter::once(color)
+                .chain(wrong.into_iter().take(3))
+                .map(|c| c.name().to_string())
+                .collect();
+            out.push(shuffled(QuestionType::ColorOfShape, q, options, rng));
+        }
     }
 
     let unique_colors: Vec<Color> = Color::ALL
@@ -128,12 +152,17 @@ pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
             .find(|o| o.color == color)
             .expect("present")
             .shape;
-        let options = std::iter::once(shape)
-            .chain(Shape::ALL.into_iter().filter(|&s| s != shape))
-            .map(|s| s.name().to_string())
-            .collect();
         let q = format!("What shape is the {} object?", color.name());
-        out.push(shuffled(QuestionType::ShapeOfColor, q, options, rng));
+        if canonical {
+            let options = Shape::ALL.iter().map(|s| s.name().to_string()).collect();
+            out.push(listed(QuestionType::ShapeOfColor, q, options, shape.name()));
+        } else {
+            let options = std::iter::once(shape)
+                .chain(Shape::ALL.into_iter().filter(|&s| s != shape))
+                .map(|s| s.name().to_string())
+                .collect();
+            out.push(shuffled(QuestionType::ShapeOfColor, q, options, rng));
+        }
     }
 
     // Existence: one kind present, three absent.
@@ -149,16 +178,20 @@ pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
     if let Some(obj) = scene.objects.choose(rng)
         && absent.len() >= 3
     {
-        let options = std::iter::once((obj.shape, obj.color))
+        let mut picked: Vec<(Shape, Color)> = std::iter::once((obj.shape, obj.color))
             .chain(absent.choose_multiple(rng, 3).copied())
-            .map(|(s, c)| format!("{} {}", c.name(), s.name()))
             .collect();
-        out.push(shuffled(
-            QuestionType::Existence,
-            "Which of these objects is in the image?".into(),
-            options,
-            rng,
-        ));
+        let name = |(s, c): (Shape, Color)| format!("{} {}", c.name(), s.name());
+        let q = "Which of these objects is in the image?".to_string();
+        if canonical {
+            let correct = name(picked[0]);
+            picked.sort_by_key(|k| kinds.iter().position(|x| x == k));
+            let options = picked.into_iter().map(name).collect();
+            out.push(listed(QuestionType::Existence, q, options, &correct));
+        } else {
+            let options = picked.into_iter().map(name).collect();
+            out.push(shuffled(QuestionType::Existence, q, options, rng));
+        }
     }
 
     // Spatial: an ordered pair of uniquely described objects with exactly one relation.
@@ -177,16 +210,21 @@ pub fn questions(scene: &Scene, rng: &mut impl Rng) -> Vec<Question> {
         }
     }
     if let Some(&(a, b, rel)) = pairs.choose(rng) {
-        let options = std::iter::once(rel)
-            .chain(Relation::ALL.into_iter().filter(|&r| r != rel))
-            .map(|r| r.name().to_string())
-            .collect();
         let q = format!(
             "Where is the {} relative to the {}?",
             a.description(),
             b.description()
         );
-        out.push(shuffled(QuestionType::Spatial, q, options, rng));
+        if canonical {
+            let options = Relation::ALL.iter().map(|r| r.name().to_string()).collect();
+            out.push(listed(QuestionType::Spatial, q, options, rel.name()));
+        } else {
+            let options = std::iter::once(rel)
+                .chain(Relation::ALL.into_iter().filter(|&r| r != rel))
+                .map(|r| r.name().to_string())
+                .collect();
+            out.push(shuffled(QuestionType::Spatial, q, options, rng));
+        }
     }
     out
 }
@@ -263,11 +301,47 @@ mod tests {
 
     #[test]
     fn answers_match_the_scene() {
+        for order in [OptionOrder::Shuffled, OptionOrder::Canonical] {
+            answers_match_the_scene_in(order);
+        }
+    }
+
+    #[test]
+    fn canonical_order_lists_closed_sets_in_vocabulary_order() {
+        let s = scene();
+        let mut seen = 0;
+        for seed in 0..50 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            for q in questions(&s, OptionOrder::Canonical, &mut rng) {
+                let want: Vec<String> = match q.kind {
+                    QuestionType::ColorOfShape => {
+                        Color::ALL.iter().map(|c| c.name().to_string()).collect()
+                    }
+                    QuestionType::ShapeOfColor => {
+                        Shape::ALL.iter().map(|s| s.name().to_string()).collect()
+                    }
+                    QuestionType::Spatial => {
+                        Relation::ALL.iter().map(|r| r.name().to_string()).collect()
+                    }
+                    _ => continue,
+                };
+                assert_eq!(q.options, want, "{q:?}");
+                seen += 1;
+            }
+        }
+        assert!(seen > 50, "only {seen} closed-set questions");
+    }
+
+    fn answers_match_the_scene_in(order: OptionOrder) {
         let s = scene();
         for seed in 0..50 {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            for q in questions(&s, &mut rng) {
-                assert_eq!(q.options.len(), 4, "{q:?}");
+            for q in questions(&s, order, &mut rng) {
+                let n = match (order, q.kind) {
+                    (OptionOrder::Canonical, QuestionType::ColorOfShape) => Color::ALL.len(),
+                    _ => 4,
+                };
+                assert_eq!(q.options.len(), n, "{q:?}");
                 let a = &q.options[q.answer];
                 match q.kind {
                     QuestionType::Count => {

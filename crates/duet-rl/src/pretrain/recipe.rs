@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use duet_data::shapeworld::{GenerateOptions, Layout, SceneRecord, ShapeWorldConfig};
+use duet_data::shapeworld::{GenerateOptions, Layout, OptionOrder, SceneRecord, ShapeWorldConfig};
 use duet_model::contrastive;
 use duet_model::prompts::JanusTokenizer;
 use duet_model::{GenerationIds, Janus, JanusConfig};
@@ -31,6 +31,10 @@ pub struct DataSection {
     /// Object layout: `free` (default) or `grid` (objects on whole 8-px cells).
     #[serde(default)]
     pub layout: Layout,
+    /// Multiple-choice options: `shuffled` (default) or `canonical`
+    /// (vocabulary order, closed sets in full; see `OptionOrder`).
+    #[serde(default)]
+    pub option_order: OptionOrder,
 }
 
 /// The whole recipe file.
@@ -118,6 +122,7 @@ pub fn prepare(recipe: &Recipe, run: &RunLayout) -> Result<JanusTokenizer> {
     if !run.data().join("manifest.json").is_file() {
         let mut opts = GenerateOptions::new(recipe.data.n, recipe.data.seed);
         opts.config = ShapeWorldConfig::with_layout(opts.config.image_size, recipe.data.layout);
+        opts.config.option_order = recipe.data.option_order;
         duet_data::shapeworld::generate(&run.data(), &opts, |_, _| {})?;
     }
     if !run.tokenizer().is_file() {

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use duet_data::geometry::Relation;
+use duet_data::records::OPTION_LETTERS;
 use duet_data::shapeworld::vocab::NUMBER_WORDS;
 use duet_data::shapeworld::{Color, Shape};
 use tokenizers::models::wordlevel::WordLevel;
@@ -70,7 +71,7 @@ fn words() -> BTreeSet<String> {
         "Describe the image.".into(),
         "How many are in the image? What color is the? What shape is the object?".into(),
         "Which of these objects is in the image? Where is the relative to the?".into(),
-        "Answer with the option's letter from the given choices directly. (A) (B) (C) (D)".into(),
+        "Answer with the option's letter from the given choices directly.".into(),
         duet_model::prompts::DEFAULT_SYSTEM_PROMPT.into(),
         ": ? . , ' ( )".into(),
     ];
@@ -85,6 +86,9 @@ fn words() -> BTreeSet<String> {
     texts.extend(Relation::ALL.iter().map(|r| r.name().to_string()));
     texts.extend(NUMBER_WORDS.iter().map(|s| s.to_string()));
     texts.push("0 1 2 3 4 5 6 7 8 9".into());
+    // Every letter MMMU's records allow (colour questions in canonical
+    // order have six options, A–F).
+    texts.extend(OPTION_LETTERS.iter().map(|l| format!("({l})")));
     texts.iter().flat_map(|t| pre_tokenize(t)).collect()
 }
 
@@ -150,7 +154,7 @@ pub fn save(tok: &Tokenizer, path: &Path) -> Result<(), TokenizerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use duet_data::shapeworld::{GenerateOptions, generate};
+    use duet_data::shapeworld::{GenerateOptions, OptionOrder, generate};
     use duet_model::JanusConfig;
     use duet_model::prompts::{
         DEFAULT_SYSTEM_PROMPT, JanusTokenizer, generation_prompt, understanding_prompt,
@@ -180,9 +184,17 @@ mod tests {
         );
         assert!(tok.decode(&[ids[0]]).unwrap().is_empty(), "BOS is skipped");
 
-        let data = tempfile::tempdir().unwrap();
-        generate(data.path(), &GenerateOptions::new(60, 3), |_, _| {}).unwrap();
         let unk = tok.id("[UNK]").unwrap();
+        for order in [OptionOrder::Shuffled, OptionOrder::Canonical] {
+            every_text_is_known(&tok, unk, order);
+        }
+    }
+
+    fn every_text_is_known(tok: &JanusTokenizer, unk: u32, order: OptionOrder) {
+        let data = tempfile::tempdir().unwrap();
+        let mut opts = GenerateOptions::new(60, 3);
+        opts.config.option_order = order;
+        generate(data.path(), &opts, |_, _| {}).unwrap();
         let eos = "<｜end▁of▁sentence｜>";
         let mut texts = Vec::new();
         for line in std::fs::read_to_string(data.path().join("train/scenes.jsonl"))
