@@ -88,7 +88,7 @@ impl<B: Backend> LlamaAttention<B> {
             None => (k, v),
         };
         let rep = self.num_heads / self.num_kv_heads;
-        let scale = Some((self.head_dim as f64).powf(-0.5));
+        let scale = (self.head_dim as f64).powf(-0.5);
         if t == 1 {
             // A decode step: the `rep` query heads of each KV head become
             // `rep` query rows against that head's cache, so the cache is
@@ -100,7 +100,7 @@ impl<B: Backend> LlamaAttention<B> {
             // no causal mask, only the padding mask.
             let n = k.dims()[2];
             let q = q.reshape([b, self.num_kv_heads, rep, d]);
-            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale.unwrap_or(1.0));
+            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
             let scores = match mask {
                 Some(m) => scores.mask_fill(
                     m.reshape([b, 1, 1, n])
@@ -128,7 +128,7 @@ impl<B: Backend> LlamaAttention<B> {
             (k, v)
         };
         let options = AttentionModuleOptions {
-            scale,
+            scale: Some(scale),
             softcap: None,
             is_causal: mask.is_none(),
         };

@@ -130,7 +130,7 @@ mod tests {
     use super::*;
     type B = crate::Cpu;
 
-    fn step(n: usize, t: usize, dev: &<B as Backend>::Device) -> Tensor<B, 4> {
+    fn step(n: usize, t: usize, dev: &Device<B>) -> Tensor<B, 4> {
         let data: Vec<f32> = (0..2 * 3 * t * 4).map(|x| (x + 1000 * n) as f32).collect();
         Tensor::<B, 1>::from_floats(data.as_slice(), dev).reshape([2, 3, t, 4])
     }
