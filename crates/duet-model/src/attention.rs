@@ -3,7 +3,6 @@
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
@@ -88,29 +87,22 @@ impl<B: Backend> LlamaAttention<B> {
             None => (k, v),
         };
         let rep = self.num_heads / self.num_kv_heads;
-        let scale = (self.head_dim as f64).powf(-0.5);
-        if t == 1 {
-            // A decode step: the `rep` query heads of each KV head become
-            // `rep` query rows against that head's cache, so the cache is
-            // never repeated (a copy of all of it per step and layer, which
-            // made per-token time grow with the image). The products are
-            // plain matmuls because burn-flex's matmul reads the cache's
-            // strided prefix view in place, where its fused attention would
-            // first copy it out. One query position sees every cached key:
-            // no causal mask, only the padding mask.
-            let n = k.dims()[2];
+        let scale = Some((self.head_dim as f64).powf(-0.5));
+        if t == 1 && rep > 1 {
+            // A decode step with grouped KV heads: the `rep` query heads of
+            // each KV head become `rep` query rows against that head's
+            // cache, so the cache is never repeated (a copy of all of it per
+            // step and layer, which made per-token time grow with the
+            // image). One query position sees every cached key: no causal
+            // mask, only the padding mask, repeated over the query rows.
             let q = q.reshape([b, self.num_kv_heads, rep, d]);
-            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
-            let scores = match mask {
-                Some(m) => scores.mask_fill(
-                    m.reshape([b, 1, 1, n])
-                        .repeat_dim(1, self.num_kv_heads)
-                        .repeat_dim(2, rep),
-                    f32::NEG_INFINITY,
-                ),
-                None => scores,
+            let mask = mask.map(|m| m.repeat_dim(2, rep));
+            let options = AttentionModuleOptions {
+                scale,
+                softcap: None,
+                is_causal: false,
             };
-            let out = softmax(scores, 3).matmul(v); // [b, kv, rep, d]
+            let out = attention(q, k, v, mask, None, options); // [b, kv, rep, d]
             return apply(&self.o_proj, out.reshape([b, 1, self.num_heads * d]));
         }
         let (k, v) = if rep > 1 {
@@ -128,7 +120,7 @@ impl<B: Backend> LlamaAttention<B> {
             (k, v)
         };
         let options = AttentionModuleOptions {
-            scale: Some(scale),
+            scale,
             softcap: None,
             is_causal: mask.is_none(),
         };

@@ -202,10 +202,4 @@ impl<B: Backend> Janus<B> {
     pub fn new_cache(&self) -> KvCache<B> {
         KvCache::new(self.language_model.layers.len())
     }
-
-    /// A fresh cache with room for `positions` positions per layer, so a
-    /// decode of known length never regrows it.
-    pub fn new_cache_with_capacity(&self, positions: usize) -> KvCache<B> {
-        KvCache::with_capacity(self.language_model.layers.len(), positions)
-    }
 }
