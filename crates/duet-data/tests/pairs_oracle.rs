@@ -176,3 +176,45 @@ fn qa_check_needs_exactly_one_true_option_as_the_answer() {
     let e = check_qa(&s, &qa("<image 1> Is it sunny?", &["yes", "no"], "A")).unwrap_err();
     assert!(e.contains("unknown question form"), "{e}");
 }
+
+/// The oracle asks its questions in the dataset's option order (from
+/// `manifest.json`), and scene files of datasets that disagree are refused.
+#[test]
+fn oracle_follows_the_dataset_option_order() {
+    use duet_data::shapeworld::OptionOrder;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut opts = GenerateOptions::new(40, 3);
+    opts.config.option_order = OptionOrder::Canonical;
+    generate(a.path(), &opts, |_, _| {}).unwrap();
+    generate(b.path(), &GenerateOptions::new(40, 3), |_, _| {}).unwrap();
+    let (sa, sb) = (
+        a.path().join("train/scenes.jsonl"),
+        b.path().join("train/scenes.jsonl"),
+    );
+    let scenes = SceneIndex::load(std::slice::from_ref(&sa)).unwrap();
+    assert_eq!(scenes.option_order(), OptionOrder::Canonical);
+    let mut oracle = ShapeWorldOracle::new(scenes);
+    let gens = read_gen_items(&a.path().join("train/generation.jsonl")).unwrap();
+    let g: Vec<&GenItem> = gens.iter().collect();
+    let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let colours = set(&["red", "yellow", "green", "blue", "purple", "white"]);
+    let shapes = set(&["circle", "square", "triangle", "diamond"]);
+    let qas = oracle.questions(&g, 0).unwrap();
+    let mut closed = 0;
+    for q in &qas {
+        if q.question.contains("What color") {
+            assert_eq!(q.options, colours, "{q:?}");
+            closed += 1;
+        } else if q.question.contains("What shape") {
+            assert_eq!(q.options, shapes, "{q:?}");
+            closed += 1;
+        }
+    }
+    assert!(closed > 0, "no closed-set question among {}", qas.len());
+
+    let err = SceneIndex::load(&[sa, sb]).unwrap_err().to_string();
+    assert!(
+        err.contains("manifest.json") && err.contains("Canonical"),
+        "{err}"
+    );
+}

@@ -84,6 +84,31 @@ fn listed(kind: QuestionType, question: String, options: Vec<String>, correct: &
     }
 }
 
+/// A question whose options are a whole closed set (`names`, in vocabulary
+/// order): listed as they are, or the correct one first and then shuffled.
+fn whole_set(
+    kind: QuestionType,
+    question: String,
+    names: &[&str],
+    correct: &str,
+    order: OptionOrder,
+    rng: &mut impl Rng,
+) -> Question {
+    match order {
+        OptionOrder::Canonical => {
+            let options = names.iter().map(|n| n.to_string()).collect();
+            listed(kind, question, options, correct)
+        }
+        OptionOrder::Shuffled => {
+            let options = std::iter::once(correct)
+                .chain(names.iter().copied().filter(|&n| n != correct))
+                .map(str::to_string)
+                .collect();
+            shuffled(kind, question, options, rng)
+        }
+    }
+}
+
 /// One question of each type the scene supports (types whose referent would be
 /// ambiguous are skipped: "what colour is the circle?" needs exactly one circle).
 /// Under [`OptionOrder::Shuffled`] the random draws are those of every earlier
@@ -153,16 +178,15 @@ pub fn questions(scene: &Scene, order: OptionOrder, rng: &mut impl Rng) -> Vec<Q
             .expect("present")
             .shape;
         let q = format!("What shape is the {} object?", color.name());
-        if canonical {
-            let options = Shape::ALL.iter().map(|s| s.name().to_string()).collect();
-            out.push(listed(QuestionType::ShapeOfColor, q, options, shape.name()));
-        } else {
-            let options = std::iter::once(shape)
-                .chain(Shape::ALL.into_iter().filter(|&s| s != shape))
-                .map(|s| s.name().to_string())
-                .collect();
-            out.push(shuffled(QuestionType::ShapeOfColor, q, options, rng));
-        }
+        let names = Shape::ALL.map(|s| s.name());
+        out.push(whole_set(
+            QuestionType::ShapeOfColor,
+            q,
+            &names,
+            shape.name(),
+            order,
+            rng,
+        ));
     }
 
     // Existence: one kind present, three absent.
@@ -215,16 +239,15 @@ pub fn questions(scene: &Scene, order: OptionOrder, rng: &mut impl Rng) -> Vec<Q
             a.description(),
             b.description()
         );
-        if canonical {
-            let options = Relation::ALL.iter().map(|r| r.name().to_string()).collect();
-            out.push(listed(QuestionType::Spatial, q, options, rel.name()));
-        } else {
-            let options = std::iter::once(rel)
-                .chain(Relation::ALL.into_iter().filter(|&r| r != rel))
-                .map(|r| r.name().to_string())
-                .collect();
-            out.push(shuffled(QuestionType::Spatial, q, options, rng));
-        }
+        let names = Relation::ALL.map(|r| r.name());
+        out.push(whole_set(
+            QuestionType::Spatial,
+            q,
+            &names,
+            rel.name(),
+            order,
+            rng,
+        ));
     }
     out
 }
