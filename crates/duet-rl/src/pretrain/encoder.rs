@@ -3,7 +3,6 @@
 //! problem, positive when the captions are equal (ShapeWorld repeats
 //! captions, and a repeated caption is not a negative).
 
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::backend::AutodiffBackend;
@@ -18,6 +17,7 @@ use super::vq::{RunDir, to_tensor};
 use crate::checkpoint::{self, OPTIMIZER, SavePolicy, step_rng};
 use crate::error::{Result, RlError};
 use crate::optim::{AdamW, AdamWConfig, SchedulerType, learning_rate};
+use crate::parallel::grads_of_two;
 
 /// Encoder training settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,29 +87,49 @@ pub struct Pair {
     pub tokens: Vec<u32>,
 }
 
-/// The sigmoid loss of a batch: mean over images of the summed pair losses.
+/// The sigmoid loss of the `rows` images against every caption of the
+/// batch, summed per image and divided by the whole batch's size `n`: the
+/// loss of a batch is the sum of this over any split of its images.
 fn sigmoid_loss<B: Backend>(
     enc: &ContrastiveEncoder<B>,
+    rows: &[&Pair],
     batch: &[&Pair],
+    n: usize,
     device: &B::Device,
 ) -> Result<Tensor<B, 1>> {
-    let images: Vec<&RgbImage> = batch.iter().map(|p| &p.image).collect();
-    let rows: Vec<Vec<u32>> = batch.iter().map(|p| p.tokens.clone()).collect();
+    let images: Vec<&RgbImage> = rows.iter().map(|p| &p.image).collect();
+    let texts: Vec<Vec<u32>> = batch.iter().map(|p| p.tokens.clone()).collect();
     let img = enc.embed_images(to_tensor::<B>(&images, device));
-    let txt = enc.embed_texts(&rows)?;
+    let txt = enc.embed_texts(&texts)?;
     let logits = enc.logits(img, txt);
-    let n = batch.len();
-    let labels: Vec<f32> = (0..n * n)
+    let (r, m) = (rows.len(), batch.len());
+    let labels: Vec<f32> = (0..r * m)
         .map(|k| {
-            if batch[k / n].caption == batch[k % n].caption {
+            if rows[k / m].caption == batch[k % m].caption {
                 1.0
             } else {
                 -1.0
             }
         })
         .collect();
-    let labels = Tensor::<B, 2>::from_data(TensorData::new(labels, [n, n]), device);
+    let labels = Tensor::<B, 2>::from_data(TensorData::new(labels, [r, m]), device);
     Ok(log_sigmoid(logits * labels).sum().neg() / n as f64)
+}
+
+/// One half of a step's images against all its captions (see
+/// [`crate::parallel`]): the loss to differentiate and its value.
+fn half<B: AutodiffBackend>(
+    enc: &ContrastiveEncoder<B>,
+    rows: &[&Pair],
+    batch: &[&Pair],
+) -> crate::parallel::Part<B, f64> {
+    if rows.is_empty() {
+        return Ok((None, 0.0));
+    }
+    let device = enc.text_projection.weight.device();
+    let loss = sigmoid_loss(enc, rows, batch, batch.len(), &device)?;
+    let value: f64 = loss.clone().into_scalar().elem();
+    Ok((Some(loss), value))
 }
 
 /// Trains `enc` on `pairs`; `on_step(step, loss)` after each step.
@@ -140,15 +160,22 @@ pub fn train<B: AutodiffBackend>(
         let batch: Vec<&Pair> = (0..cfg.batch_size.min(pairs.len()))
             .map(|_| &pairs[rng.random_range(0..pairs.len())])
             .collect();
-        let loss = sigmoid_loss(&enc, &batch, &device)?;
-        let value: f64 = loss.clone().into_scalar().elem();
+        // The images in two halves on two threads, each against every
+        // caption (the text tower, ~4x cheaper than the ViT here, runs on
+        // both): 1.6x faster than one thread on 2 cores.
+        let cut = batch.len().div_ceil(2);
+        let (grads, a, b) = grads_of_two(
+            &enc,
+            |m| half(m, &batch[..cut], &batch),
+            |m| half(m, &batch[cut..], &batch),
+        )?;
+        let value = a + b;
         if !value.is_finite() {
             return Err(RlError::NonFinite {
                 what: "loss".into(),
                 detail: format!("encoder step {step}: loss {value}"),
             });
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &enc);
         let lr = learning_rate(
             cfg.lr_scheduler_type,
             cfg.learning_rate,
