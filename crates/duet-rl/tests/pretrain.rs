@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use burn::backend::Autodiff;
+use burn::tensor::Tensor;
 use duet_data::shapeworld::{Layout, OptionOrder};
 use duet_model::Cpu;
 use duet_rl::eval::EvalConfig;
@@ -51,6 +52,7 @@ fn mini() -> Recipe {
             mc_target: duet_rl::tasks::McTarget::OptionThenLetter,
             mc_drill_batch_size: 2,
             t2i_caption_fraction: 0.5,
+            freeze_vision_tower: true,
             save_steps: 2,
             save_total_limit: 5,
             ..Default::default()
@@ -142,6 +144,28 @@ fn a_miniature_recipe_runs_end_to_end_and_a_killed_run_resumes_to_the_same_weigh
     );
     // The base loads as an HF checkpoint, answers and draws.
     let (_, ids, model) = recipe::load_base::<Cpu>(&base_a, &dev).unwrap();
+    // With `freeze_vision_tower`, its understanding encoder is the
+    // contrastive encoder's image tower, bit for bit, while the rest trained.
+    let (_, enc) =
+        duet_model::contrastive::load::<Cpu>(&a.path().join("encoder/checkpoint-3"), &dev).unwrap();
+    let flat = |t: Tensor<Cpu, 2>| t.into_data().to_vec::<f32>().unwrap();
+    let (v, e) = (&model.vision_model, &enc.vision_model);
+    assert_eq!(
+        v.embeddings.patch_embedding.weight.val().into_data(),
+        e.embeddings.patch_embedding.weight.val().into_data()
+    );
+    for (lv, le) in v.layers.iter().zip(&e.layers) {
+        assert_eq!(
+            flat(lv.self_attn.q_proj.weight.val()),
+            flat(le.self_attn.q_proj.weight.val())
+        );
+        assert_eq!(flat(lv.mlp.fc2.weight.val()), flat(le.mlp.fc2.weight.val()));
+    }
+    assert_ne!(
+        flat(model.lm_head.weight.val()),
+        flat(vq.lm_head.weight.val()),
+        "the language model trained"
+    );
     let split = duet_rl::eval::Split::read(&a.path().join("data/test")).unwrap();
     let tok =
         duet_model::prompts::JanusTokenizer::from_file(&base_a.join("tokenizer.json")).unwrap();

@@ -235,3 +235,48 @@ pub fn retrieval_top1<B: Backend>(enc: &ContrastiveEncoder<B>, pairs: &[Pair]) -
         .count();
     Ok(hits as f64 / pairs.len() as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Autodiff;
+    use duet_model::Cpu;
+
+    fn pair(shade: u8, caption: &str, tokens: Vec<u32>) -> Pair {
+        Pair {
+            image: RgbImage::from_fn(64, 64, |x, y| {
+                image::Rgb([shade, (x * 4) as u8, (y * 4) as u8])
+            }),
+            caption: caption.into(),
+            tokens,
+        }
+    }
+
+    /// The two halves a step runs on two threads add up to the loss of the
+    /// whole batch (equal captions are positives in both).
+    #[test]
+    fn half_batch_losses_sum_to_the_whole_batch_loss() {
+        let dev = Default::default();
+        let (janus, ids) = JanusConfig::preset("tiny-parity").unwrap();
+        let cfg = encoder_config(&janus, ids.pad_token_id);
+        let enc = cfg.init::<Autodiff<Cpu>>(&dev);
+        let pairs = [
+            pair(10, "a red circle", vec![7, 8, 9]),
+            pair(90, "a blue square", vec![7, 10]),
+            pair(170, "a red circle", vec![7, 8, 9]),
+            pair(250, "a green diamond at top", vec![7, 11, 12, 13]),
+            pair(40, "a blue square", vec![7, 10]),
+        ];
+        let batch: Vec<&Pair> = pairs.iter().collect();
+        let whole: f64 = sigmoid_loss(&enc, &batch, &batch, batch.len(), &dev)
+            .unwrap()
+            .into_scalar()
+            .elem();
+        let a = half(&enc, &batch[..3], &batch).unwrap().1;
+        let b = half(&enc, &batch[3..], &batch).unwrap().1;
+        assert!(whole > 0.0 && whole.is_finite());
+        assert!((a + b - whole).abs() < 1e-4 * whole, "{a} + {b} vs {whole}");
+        // An empty half contributes no loss.
+        assert!(half(&enc, &batch[..0], &batch).unwrap().0.is_none());
+    }
+}

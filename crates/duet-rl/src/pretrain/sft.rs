@@ -62,6 +62,12 @@ pub struct SftTrainConfig {
     pub prompt_dropout: f64,
     /// Weight of the generation loss (understanding has weight 1).
     pub generation_loss_weight: f64,
+    /// Keep the understanding encoder (`vision_model`) as initialised — the
+    /// contrastive encoder's image tower — and train everything else, as
+    /// LLaVA's and Janus's early stages do: gradients from a randomly
+    /// initialised aligner and LLM would otherwise rewrite features the
+    /// encoder stage already learned.
+    pub freeze_vision_tower: bool,
     pub seed: u64,
     pub save_steps: usize,
     pub save_total_limit: usize,
@@ -86,6 +92,7 @@ impl Default for SftTrainConfig {
             t2i_caption_fraction: 0.0,
             prompt_dropout: 0.1,
             generation_loss_weight: 1.0,
+            freeze_vision_tower: false,
             seed: 0,
             save_steps: 0,
             save_total_limit: 2,
@@ -223,6 +230,10 @@ pub fn train<B: AutodiffBackend>(
         optim = AdamW::load(cfg.optimizer.clone(), &model, &dir.join(OPTIMIZER), &device)?;
         start = state.global_step;
         history = state.log_history;
+    }
+    if cfg.freeze_vision_tower {
+        // No gradients, so AdamW leaves these weights (and keeps no moments).
+        model.vision_model = model.vision_model.no_grad();
     }
     let accum = cfg.gradient_accumulation_steps.max(1);
     for step in start..cfg.max_steps {

@@ -66,6 +66,11 @@ pub struct RlConfig {
     pub train_understanding: bool,
     pub train_generation: bool,
     pub understanding_task: UndTask,
+    /// Keep the understanding encoder (`vision_model`) fixed, as VLM-R1's
+    /// `freeze_vision_modules` does: on the ShapeWorld base, RL updates to
+    /// the features the contrastive encoder learned cost held-out MC
+    /// (docs/rl.md).
+    pub freeze_vision_modules: bool,
 
     // Optimisation (HF TrainingArguments names).
     pub max_steps: usize,
@@ -147,6 +152,7 @@ impl Default for RlConfig {
             train_understanding: true,
             train_generation: true,
             understanding_task: UndTask::Mc,
+            freeze_vision_modules: false,
             max_steps: 100,
             learning_rate: 1e-5,
             lr_scheduler_type: SchedulerType::Constant,

@@ -15,7 +15,7 @@ pub mod update;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::AutodiffBackend;
 use duet_model::Janus;
 use duet_model::prompts::JanusTokenizer;
@@ -214,6 +214,10 @@ pub fn train_with<B: AutodiffBackend>(
             });
         }
         None => {}
+    }
+    if cfg.freeze_vision_modules {
+        // No gradients, so AdamW leaves these weights (and keeps no moments).
+        model.vision_model = model.vision_model.no_grad();
     }
     metrics::rewrite(&out.join("metrics.jsonl"), &history)?;
     write_json(&out.join("rl_config.json"), cfg)?;
