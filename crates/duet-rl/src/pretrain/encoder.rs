@@ -88,15 +88,14 @@ pub struct Pair {
 }
 
 /// The sigmoid loss of the `rows` images against every caption of the
-/// batch, summed per image and divided by the whole batch's size `n`: the
-/// loss of a batch is the sum of this over any split of its images.
+/// batch, summed per image and divided by the batch's size: the loss of a
+/// batch is the sum of this over any split of its images.
 fn sigmoid_loss<B: Backend>(
     enc: &ContrastiveEncoder<B>,
     rows: &[&Pair],
     batch: &[&Pair],
-    n: usize,
-    device: &B::Device,
 ) -> Result<Tensor<B, 1>> {
+    let device = &enc.text_projection.weight.device();
     let images: Vec<&RgbImage> = rows.iter().map(|p| &p.image).collect();
     let texts: Vec<Vec<u32>> = batch.iter().map(|p| p.tokens.clone()).collect();
     let img = enc.embed_images(to_tensor::<B>(&images, device));
@@ -113,7 +112,7 @@ fn sigmoid_loss<B: Backend>(
         })
         .collect();
     let labels = Tensor::<B, 2>::from_data(TensorData::new(labels, [r, m]), device);
-    Ok(log_sigmoid(logits * labels).sum().neg() / n as f64)
+    Ok(log_sigmoid(logits * labels).sum().neg() / m as f64)
 }
 
 /// One half of a step's images against all its captions (see
@@ -126,8 +125,7 @@ fn half<B: AutodiffBackend>(
     if rows.is_empty() {
         return Ok((None, 0.0));
     }
-    let device = enc.text_projection.weight.device();
-    let loss = sigmoid_loss(enc, rows, batch, batch.len(), &device)?;
+    let loss = sigmoid_loss(enc, rows, batch)?;
     let value: f64 = loss.clone().into_scalar().elem();
     Ok((Some(loss), value))
 }
@@ -161,8 +159,8 @@ pub fn train<B: AutodiffBackend>(
             .map(|_| &pairs[rng.random_range(0..pairs.len())])
             .collect();
         // The images in two halves on two threads, each against every
-        // caption (the text tower, ~4x cheaper than the ViT here, runs on
-        // both): 1.6x faster than one thread on 2 cores.
+        // caption (the text tower, cheaper than the ViT here, runs on
+        // both): 1200 steps in 203 s against 253 s on one thread.
         let cut = batch.len().div_ceil(2);
         let (grads, a, b) = grads_of_two(
             &enc,
@@ -268,7 +266,7 @@ mod tests {
             pair(40, "a blue square", vec![7, 10]),
         ];
         let batch: Vec<&Pair> = pairs.iter().collect();
-        let whole: f64 = sigmoid_loss(&enc, &batch, &batch, batch.len(), &dev)
+        let whole: f64 = sigmoid_loss(&enc, &batch, &batch)
             .unwrap()
             .into_scalar()
             .elem();
