@@ -67,9 +67,9 @@ pub struct RlConfig {
     pub train_generation: bool,
     pub understanding_task: UndTask,
     /// Keep the understanding encoder (`vision_model`) fixed, as VLM-R1's
-    /// `freeze_vision_modules` does: on the ShapeWorld base, RL updates to
-    /// the features the contrastive encoder learned cost held-out MC
-    /// (docs/rl.md).
+    /// `freeze_vision_modules` does, so RL cannot rewrite the features the
+    /// contrastive encoder learned (on the ShapeWorld base it does not stop
+    /// held-out MC from falling; docs/rl.md).
     pub freeze_vision_modules: bool,
 
     // Optimisation (HF TrainingArguments names).
