@@ -79,7 +79,8 @@ fn draw(cfg: &RlConfig, data: &RlData, cursor: &mut Cursor) -> Vec<Group> {
     let mut groups = Vec::new();
     if !data.pairs.is_empty() {
         for _ in 0..cfg.prompts_per_step {
-            let p = data.pairs[nth(data.pairs.len(), cursor.pairs, cfg.seed ^ 0x5041)];
+            let k = nth(data.pair_draws.len(), cursor.pairs, cfg.seed ^ 0x5041);
+            let p = data.pairs[data.pair_draws[k]];
             cursor.pairs += 1;
             let w = cfg.pair_weight.weight(p.pair_type, p.similarity);
             if cfg.train_understanding {
@@ -99,11 +100,12 @@ fn draw(cfg: &RlConfig, data: &RlData, cursor: &mut Cursor) -> Vec<Group> {
         }
         return groups;
     }
-    if cfg.train_understanding && !data.und.is_empty() {
+    if cfg.train_understanding && !data.und_draws.is_empty() {
         for _ in 0..cfg.prompts_per_step {
+            let k = nth(data.und_draws.len(), cursor.und, cfg.seed ^ 0x554e);
             groups.push(Group {
                 understanding: true,
-                item: nth(data.und.len(), cursor.und, cfg.seed ^ 0x554e),
+                item: data.und_draws[k],
                 weight: 1.0,
             });
             cursor.und += 1;

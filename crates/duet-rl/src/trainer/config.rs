@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use duet_model::logprobs::GenLogprobMode;
 use serde::{Deserialize, Serialize};
 
+use super::balance::McDraws;
 use super::data::UndTask;
 use crate::advantage::{Aggregation, PairWeightFn, ScaleRewards};
 use crate::error::{Result, RlError};
@@ -71,6 +72,12 @@ pub struct RlConfig {
     /// contrastive encoder learned (on the ShapeWorld base it does not stop
     /// held-out MC from falling; docs/rl.md).
     pub freeze_vision_modules: bool,
+    /// How multiple-choice items (pairs: by their understanding half) are
+    /// drawn: `uniform`, `letters` (every gold letter equally likely within
+    /// a subject) or `split` (pairs resampled to the training split's
+    /// subject × letter mix), so the policy is not paid for letter
+    /// preferences the test split does not share ([`super::balance`]).
+    pub mc_draws: McDraws,
 
     // Optimisation (HF TrainingArguments names).
     pub max_steps: usize,
@@ -153,6 +160,7 @@ impl Default for RlConfig {
             train_generation: true,
             understanding_task: UndTask::Mc,
             freeze_vision_modules: false,
+            mc_draws: McDraws::Uniform,
             max_steps: 100,
             learning_rate: 1e-5,
             lr_scheduler_type: SchedulerType::Constant,

@@ -78,6 +78,13 @@ pub struct RlData {
     pub und: Vec<UndItem>,
     pub generation: Vec<GenItem>,
     pub pairs: Vec<Pair>,
+    /// What the trainer draws from, by index into `und` and `pairs`: each
+    /// once per epoch, or letter-balanced ([`super::balance`]).
+    pub und_draws: Vec<usize>,
+    pub pair_draws: Vec<usize>,
+    /// How many of `und` are the split's own items (the rest were made by
+    /// cross-modal completion for pairs).
+    pub split_und: usize,
 }
 
 /// Reads a ShapeWorld-layout split (`scenes.jsonl`, `understanding.jsonl`,
@@ -146,6 +153,7 @@ pub fn read_split<B: Backend>(
             })
         })
         .collect::<Result<_>>()?;
+    let split_und = und.len();
     let pairs = match pairs {
         Some(p) => resolve_pairs(p, &read_pairs(p)?, &scenes, &mut und, &mut generation)?,
         None => Vec::new(),
@@ -154,6 +162,9 @@ pub fn read_split<B: Backend>(
     Ok(RlData {
         images,
         codes,
+        und_draws: (0..und.len()).collect(),
+        pair_draws: (0..pairs.len()).collect(),
+        split_und,
         und,
         generation,
         pairs,

@@ -4,6 +4,7 @@
 //! (model, optimizer, trainer state with the data cursor; the step's RNG is
 //! derived from `(seed, step)`) that `--resume` continues from.
 
+pub mod balance;
 pub mod batch;
 pub mod config;
 pub mod data;
@@ -175,12 +176,13 @@ pub fn train_with<B: AutodiffBackend>(
     }
     let names: Vec<String> = reward_fns.iter().map(|r| r.name().to_string()).collect();
     progress.message(&format!("loading data from {}", paths.dataset.display()));
-    let data = data::read_split(
+    let mut data = data::read_split(
         &paths.dataset.join("train"),
         cfg.understanding_task,
         paths.pairs.as_deref(),
         &model.valid(),
     )?;
+    (data.und_draws, data.pair_draws) = balance::draw_lists(&data, cfg.mc_draws, cfg.seed);
     let eval_split = Split::read(&paths.dataset.join(&cfg.eval_split))?;
     let final_split = Split::read(&paths.dataset.join(&cfg.final_eval_split))?;
 
