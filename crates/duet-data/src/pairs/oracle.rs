@@ -115,9 +115,9 @@ fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// FNV-1a: a hash that stays the same across Rust versions, so the oracle's
-/// question choice is reproducible.
-pub(crate) fn stable_hash(s: &str) -> u64 {
+/// FNV-1a: a hash that stays the same across Rust versions, so choices seeded
+/// by it (the oracle's questions, the RL trainer's draw lists) reproduce.
+pub fn stable_hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })

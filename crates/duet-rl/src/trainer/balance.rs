@@ -15,6 +15,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use duet_data::pairs::oracle::stable_hash as fnv;
+
 use super::data::{RlData, UndKind};
 
 /// Entries grouped by subject, then gold letter; `None` keys aside.
@@ -99,14 +101,6 @@ pub fn split_matched(
     redraw(b, loose, seed, |s, l, len, _| match freq(s, l) {
         Some(f) => ((mine * f) as f64 / theirs as f64).round().max(1.0) as usize,
         None => len,
-    })
-}
-
-/// FNV-1a, stable across Rust versions (the draw list must not change
-/// between a run and its resume on another toolchain).
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     })
 }
 
