@@ -1,13 +1,13 @@
 //! How multiple-choice items are drawn (`mc_draws`): uniformly,
 //! letter-balanced, or with the training split's subject × letter mix.
 //!
-//! When one question type's gold letters are skewed (ShapeWorld's count
-//! options ascend from 0 or 1, so small counts make A or B the answer 89 %
-//! of the time), an accuracy reward pays the policy for preferring those
-//! letters, and the preference spreads to every type sharing the answer
-//! head. Drawing each subject's items so that every gold letter is equally
-//! likely removes that shortcut: a letter can then only earn reward through
-//! the question's content.
+//! When the drawn items' gold letters are skewed (PairGRPO's pairs over-draw
+//! ShapeWorld's count questions, whose ascending options make A or B the
+//! answer 89 % of the time), an accuracy reward pays the policy for
+//! preferring those letters, and the preference spreads to every question
+//! type sharing the answer head. `split` draws the training split's own
+//! mix, so only letter preferences the test split shares are rewarded;
+//! `letters` makes every gold letter of a subject equally likely.
 
 use std::collections::BTreeMap;
 
@@ -76,7 +76,7 @@ pub fn letter_balanced(keys: &[Option<(&str, &str)>], seed: u64) -> Vec<usize> {
 /// The draw list over `keys.len()` entries whose (subject, letter) mix is
 /// that of `reference` (the training split's items): PairGRPO's pairs
 /// select items unevenly (on the default base 41 % count questions, and
-/// existence answered A or B 71 % of the time, against 22 % and 56 % in the
+/// existence answered A or B 71 % of the time, against 23 % and 56 % in the
 /// split), and the policy learns the selection's letter preferences. Keys
 /// the reference lacks (completions tagged with a GenEval task) and `None`
 /// keys keep one entry each.
