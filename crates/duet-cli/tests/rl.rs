@@ -262,3 +262,65 @@ fn a_nan_reward_stops_the_step_before_its_checkpoint() {
     assert!(!out.join("checkpoint-2").exists());
     assert_eq!(metrics(&out).len(), 1);
 }
+
+/// The dual preset in both directions on captions: rollouts are captions
+/// (R_U with the caption restated as a GenEval prompt) and
+/// caption-conditioned images (R_G as the self-check over sampled
+/// captions), scored by the frozen initial model; the held-out evaluation
+/// captions and draws test scenes.
+#[test]
+fn dual_preset_trains_on_captions_both_ways() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("run");
+    let cfg = t.path().join("dual.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+preset = "dual-grpo"
+base = "{base}"
+output_dir = "{out}"
+generation_prompt = "caption"
+rewards = [
+    {{ type = "dual_understanding", scorer = "frozen_init", prompt = "geneval" }},
+    {{ type = "dual_generation", scorer = "frozen_init", form = "self_check", samples = 2 }},
+]
+max_steps = 2
+save_steps = 2
+prompts_per_step = 1
+num_generations = 3
+eval_steps = 0
+eval_on_start = false
+[final_eval]
+max_mc_items = 2
+max_prompts = 1
+images_per_prompt = 1
+caption_scenes = 3
+"#,
+            base = base().display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let run = duet_rl(&cfg, false).output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let m = metrics(&out);
+    assert_eq!(m.len(), 2);
+    // R_U is a mean log-probability; R_G a share of passing captions.
+    let r_u = m[0]["rewards/dual_understanding/mean"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    assert!(r_u < 0.0, "R_U = {r_u}");
+    let r_g = m[0]["rewards/dual_generation/mean"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    assert!((0.0..=1.0).contains(&r_g), "R_G = {r_g}");
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("eval_after.json")).unwrap()).unwrap();
+    assert_eq!(after["captions"]["caption"]["num"], 3);
+    assert_eq!(after["captions"]["caption_to_image"]["num"], 3);
+}

@@ -8,6 +8,7 @@
 //! - [`mmmu`]: MMMU's answer parsing and instance-weighted scoring for both of
 //!   its prediction file formats.
 
+pub mod caption_reader;
 pub mod detector;
 pub mod error;
 pub mod geneval;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use duet_data::records::{AnswerEntry, GenEvalMetadata, GroundTruth, McItem, option_letter};
-use duet_data::shapeworld::ShapeWorldConfig;
+use duet_data::shapeworld::{SceneRecord, ShapeWorldConfig};
 use duet_eval::detector::ShapeDetector;
 use duet_eval::geneval::rules::Thresholds;
 use duet_eval::geneval::summary::Summary;
@@ -22,6 +22,7 @@ use duet_model::{GenerationIds, Janus};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
+use crate::caption_eval::{CaptionReport, evaluate_captions};
 use crate::error::{Result, RlError};
 use crate::tasks;
 
@@ -40,6 +41,9 @@ pub struct EvalConfig {
     pub top_k: usize,
     pub seed: u64,
     pub batch_size: usize,
+    /// Test scenes captioned and drawn from their reference captions
+    /// ([`crate::caption_eval`]; 0 = skip): the dual presets' tasks.
+    pub caption_scenes: usize,
 }
 
 impl Default for EvalConfig {
@@ -53,6 +57,7 @@ impl Default for EvalConfig {
             top_k: 0,
             seed: 0,
             batch_size: 32,
+            caption_scenes: 0,
         }
     }
 }
@@ -75,17 +80,24 @@ pub struct EvalReport {
     /// Every MC response in MMMU's `output.json` item form, by subject.
     #[serde(skip)]
     pub mc_outputs: Vec<(String, OutputItem)>,
+    /// Captioning in both directions, when `caption_scenes` > 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captions: Option<CaptionReport>,
 }
 
 /// A split's items: MC questions with their images, and GenEval prompts.
 pub struct Split {
     pub mc: Vec<(McItem, RgbImage)>,
     pub prompts: Vec<GenEvalMetadata>,
+    /// Scene graphs with their images (`scenes.jsonl`; empty when the split
+    /// has none).
+    pub scenes: Vec<(SceneRecord, RgbImage)>,
 }
 
 impl Split {
-    /// Reads `understanding.jsonl` (images relative to the split) and
-    /// `evaluation_metadata.jsonl` of a ShapeWorld split directory.
+    /// Reads `understanding.jsonl` (images relative to the split),
+    /// `evaluation_metadata.jsonl` and, when present, `scenes.jsonl` of a
+    /// ShapeWorld split directory.
     pub fn read(dir: &Path) -> Result<Split> {
         let items: Vec<McItem> = duet_data::io::read_jsonl(&dir.join("understanding.jsonl"))?;
         let mut cache: BTreeMap<String, RgbImage> = BTreeMap::new();
@@ -105,7 +117,23 @@ impl Split {
             mc.push((item, cache[&rel].clone()));
         }
         let prompts = duet_data::io::read_jsonl(&dir.join("evaluation_metadata.jsonl"))?;
-        Ok(Split { mc, prompts })
+        let mut scenes = Vec::new();
+        let path = dir.join("scenes.jsonl");
+        if path.exists() {
+            for rec in duet_data::io::read_jsonl::<SceneRecord>(&path)? {
+                if !cache.contains_key(&rec.image) {
+                    let img = duet_data::shapeworld::load_png(&dir.join(&rec.image))?;
+                    cache.insert(rec.image.clone(), img);
+                }
+                let img = cache[&rec.image].clone();
+                scenes.push((rec, img));
+            }
+        }
+        Ok(Split {
+            mc,
+            prompts,
+            scenes,
+        })
     }
 }
 
@@ -141,7 +169,15 @@ pub fn evaluate_with<B: Backend>(
         sampling: SamplingConfig::greedy(),
     };
     let prompts = &split.prompts[..take(cfg.max_prompts, split.prompts.len())];
-    let total = mc.len() + prompts.len() * cfg.images_per_prompt;
+    if cfg.caption_scenes > 0 && split.scenes.is_empty() {
+        return Err(RlError::Data(
+            "caption_scenes > 0, but the evaluation split has no scenes.jsonl (scene graphs \
+             with captions)"
+                .into(),
+        ));
+    }
+    let n_cap = cfg.caption_scenes.min(split.scenes.len());
+    let total = mc.len() + prompts.len() * cfg.images_per_prompt + 2 * n_cap;
     let mut done = 0;
     let mut by_type: BTreeMap<String, Tally> = BTreeMap::new();
     let mut mc_outputs = Vec::with_capacity(mc.len());
@@ -229,7 +265,23 @@ pub fn evaluate_with<B: Backend>(
         done += chunk.len();
         progress(done, total);
     }
+    let captions = if n_cap > 0 {
+        Some(evaluate_captions(
+            model,
+            tok,
+            ids,
+            &split.scenes,
+            cfg,
+            &mut |n| {
+                done += n;
+                progress(done, total);
+            },
+        )?)
+    } else {
+        None
+    };
     Ok(EvalReport {
+        captions,
         mc_accuracy: all.acc(),
         mc_by_type: by_type,
         mc_unparsed: unparsed,

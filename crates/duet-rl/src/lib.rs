@@ -7,6 +7,7 @@
 
 pub mod advantage;
 pub mod annotate;
+pub mod caption_eval;
 pub mod checkpoint;
 pub mod embed;
 pub mod error;

@@ -173,11 +173,15 @@ fn a_miniature_recipe_runs_end_to_end_and_a_killed_run_resumes_to_the_same_weigh
         max_mc_items: 4,
         max_prompts: 2,
         images_per_prompt: 1,
+        caption_scenes: 3,
         ..Default::default()
     };
     let report = duet_rl::eval::evaluate(&model, &tok, &ids, &split, &cfg).unwrap();
     assert_eq!(report.mc_by_type.values().map(|t| t.num).sum::<usize>(), 4);
     assert_eq!(report.geneval.total_images, 2);
+    let caps = report.captions.as_ref().unwrap();
+    assert_eq!((caps.caption.num, caps.caption_to_image.num), (3, 3));
+    assert!(caps.caption_exact.correct <= caps.caption.correct);
 
     // The same recipe, killed in SFT after its step-2 checkpoint, then resumed.
     let b = tempfile::tempdir().unwrap();

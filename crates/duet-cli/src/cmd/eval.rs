@@ -59,6 +59,10 @@ pub struct ModelArgs {
     seed: u64,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
+    /// Test scenes to caption and to draw from their reference captions
+    /// (needs the split's scenes.jsonl; 0 = skip).
+    #[arg(long, default_value_t = 0)]
+    caption_scenes: usize,
 }
 
 #[derive(Args)]
@@ -179,6 +183,7 @@ fn model_eval<B: burn::prelude::Backend>(a: ModelArgs, device: &B::Device) -> an
         top_k: a.top_k,
         seed: a.seed,
         batch_size: a.batch_size,
+        caption_scenes: a.caption_scenes,
     };
     let pb = bar("eval", 0);
     let report = evaluate_with(&m.model, &m.tok, &m.ids, &split, &cfg, &mut |d, t| {
@@ -202,6 +207,17 @@ fn model_eval<B: burn::prelude::Backend>(a: ModelArgs, device: &B::Device) -> an
         );
     }
     println!("{}", report.geneval);
+    if let Some(c) = &report.captions {
+        println!(
+            "captions: correct {:.3} ({}/{}), exact {:.3}; caption -> image correct {:.3} (dense {:.3})",
+            c.caption.acc(),
+            c.caption.correct,
+            c.caption.num,
+            c.caption_exact.acc(),
+            c.caption_to_image.acc(),
+            c.caption_to_image_dense
+        );
+    }
     println!("outputs: {}", a.out.display());
     Ok(())
 }

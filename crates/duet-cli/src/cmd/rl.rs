@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use duet_rl::caption_eval::CaptionReport;
 use duet_rl::eval::EvalReport;
 use duet_rl::trainer::config::{PRESETS, RlConfig};
 use duet_rl::trainer::{RlProgress, train};
@@ -134,6 +135,23 @@ fn table(before: Option<&EvalReport>, after: &EvalReport) {
             b(&|r| r.mc_by_type.get(ty).map_or(f64::NAN, |x| x.acc())),
             t.acc()
         );
+    }
+    if let Some(c) = &after.captions {
+        type Pick = fn(&CaptionReport) -> f64;
+        let rows: [(&str, Pick); 4] = [
+            ("caption correct", |c| c.caption.acc()),
+            ("caption exact", |c| c.caption_exact.acc()),
+            ("caption -> image", |c| c.caption_to_image.acc()),
+            ("caption -> image dense", |c| c.caption_to_image_dense),
+        ];
+        for (name, f) in rows {
+            println!(
+                "{:<24} {:>8} {:>8.3}",
+                name,
+                b(&|r| r.captions.as_ref().map_or(f64::NAN, f)),
+                f(c)
+            );
+        }
     }
 }
 

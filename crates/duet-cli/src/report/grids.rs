@@ -46,6 +46,7 @@ pub fn draw(model_dir: &Path, prompts: &[GenEvalMetadata], cfg: &EvalConfig) -> 
     let split = Split {
         mc: Vec::new(),
         prompts: prompts.to_vec(),
+        scenes: Vec::new(),
     };
     let r = evaluate(&m.model, &m.tok, &m.ids, &split, cfg)
         .with_context(|| format!("drawing samples with {}", m.dir.display()))?;

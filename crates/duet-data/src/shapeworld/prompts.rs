@@ -157,8 +157,73 @@ pub fn partition_prompts(rng: &mut impl rand::Rng) -> [Vec<GenEvalMetadata>; 3] 
     out
 }
 
+/// A caption ("a red square at top left, a blue circle at right and a red
+/// square at bottom") restated in the GenEval prompt form the generator is
+/// trained on ("a photo of two red squares and a blue circle"): places are
+/// dropped and repeated kinds counted, in order of first mention. The dual
+/// self-reward R_U asks the generator for the image under this form when the
+/// generator never saw captions as prompts. Phrases that do not start with
+/// an article are kept as they are.
+pub fn caption_as_prompt(caption: &str) -> String {
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for phrase in caption.split(" and ").flat_map(|p| p.split(", ")) {
+        let phrase = phrase.split(" at ").next().unwrap_or(phrase).trim();
+        if phrase.is_empty() {
+            continue;
+        }
+        let (kind, n) = match phrase.split_once(' ') {
+            Some(("a" | "an", rest)) => (rest.to_string(), 1),
+            _ => (phrase.to_string(), 1),
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, c)) => *c += n,
+            None => kinds.push((kind, n)),
+        }
+    }
+    let parts: Vec<String> = kinds
+        .into_iter()
+        .map(|(kind, n)| match n {
+            1 => with_article(&kind),
+            _ => {
+                let (head, last) = kind.rsplit_once(' ').unwrap_or(("", &kind));
+                let word = NUMBER_WORDS.get(n).map_or(n.to_string(), |w| w.to_string());
+                let noun = plural(last);
+                if head.is_empty() {
+                    format!("{word} {noun}")
+                } else {
+                    format!("{word} {head} {noun}")
+                }
+            }
+        })
+        .collect();
+    match parts.as_slice() {
+        [] => "a photo".to_string(),
+        [one] => format!("a photo of {one}"),
+        [init @ .., last] => format!("a photo of {} and {last}", init.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn captions_become_geneval_prompts() {
+        assert_eq!(
+            caption_as_prompt("a red square at top left"),
+            "a photo of a red square"
+        );
+        assert_eq!(
+            caption_as_prompt("a white circle at top and a red triangle at bottom right"),
+            "a photo of a white circle and a red triangle"
+        );
+        assert_eq!(
+            caption_as_prompt(
+                "a purple diamond at top left, a purple diamond at center and a yellow diamond at bottom"
+            ),
+            "a photo of two purple diamonds and a yellow diamond"
+        );
+        assert_eq!(caption_as_prompt(""), "a photo");
+    }
+
     use super::*;
     use rand::SeedableRng;
     use std::collections::HashSet;

@@ -7,14 +7,23 @@ use duet_model::Janus;
 use duet_model::logprobs::{GenLogprobMode, TokenLogprobs, image_logprobs, text_logprobs};
 use image::RgbImage;
 
-use super::{Reward, Sample, ScoreCtx, Scorer};
+use super::{CaptionPrompt, DualGenForm, Reward, Sample, ScoreCtx, Scorer};
 use crate::error::{Result, RlError};
 use crate::tasks;
 use crate::tensors::to_vec;
+use crate::trainer::data::GenItem;
 use crate::trainer::data::UndKind;
+use duet_data::pairs::oracle::stable_hash;
+use duet_data::shapeworld::prompts::caption_as_prompt;
+use duet_eval::caption_reader::caption_detections;
+use duet_eval::geneval::rules::{Thresholds, evaluate, filter_detections};
+use duet_model::generate::{TextGenConfig, generate_text};
+use duet_model::sampling::SamplingConfig;
 
 /// Rows scored per forward pass.
 const CHUNK: usize = 32;
+/// Caption tokens allowed for `self_check` (four objects with places ~26).
+const MAX_CAPTION_TOKENS: usize = 32;
 
 fn pick<'a, B: Backend>(ctx: &'a ScoreCtx<B>, scorer: Scorer, name: &str) -> Result<&'a Janus<B>> {
     match scorer {
@@ -45,6 +54,7 @@ pub fn row_means<B: Backend>(lp: TokenLogprobs<B>) -> Vec<f64> {
 pub struct DualUnderstanding {
     pub name: String,
     pub scorer: Scorer,
+    pub prompt: CaptionPrompt,
 }
 
 impl<B: Backend> Reward<B> for DualUnderstanding {
@@ -71,7 +81,13 @@ impl<B: Backend> Reward<B> for DualUnderstanding {
         for chunk in todo.chunks(CHUNK) {
             let prompts = chunk
                 .iter()
-                .map(|(_, caption, _)| tasks::generation_ids(ctx.tokenizer, caption))
+                .map(|(_, caption, _)| {
+                    let text = match self.prompt {
+                        CaptionPrompt::Caption => caption.to_string(),
+                        CaptionPrompt::Geneval => caption_as_prompt(caption),
+                    };
+                    tasks::generation_ids(ctx.tokenizer, &text)
+                })
                 .collect::<Result<Vec<_>>>()?;
             let codes: Vec<Vec<u32>> = chunk.iter().map(|(_, _, c)| c.to_vec()).collect();
             let lp = image_logprobs(model, &prompts, &codes, GenLogprobMode::Cond, &cfg)?;
@@ -88,6 +104,8 @@ impl<B: Backend> Reward<B> for DualUnderstanding {
 pub struct DualGeneration {
     pub name: String,
     pub scorer: Scorer,
+    pub form: DualGenForm,
+    pub samples: usize,
 }
 
 impl<B: Backend> Reward<B> for DualGeneration {
@@ -96,6 +114,9 @@ impl<B: Backend> Reward<B> for DualGeneration {
     }
     fn score(&mut self, ctx: &ScoreCtx<B>, samples: &[Sample]) -> Result<Vec<Option<f64>>> {
         let model = pick(ctx, self.scorer, &self.name)?;
+        if self.form == DualGenForm::SelfCheck {
+            return self_check(model, ctx, samples, self.samples.max(1));
+        }
         let device = model.lm_head.weight.device();
         let n_img = tasks::image_tokens(model);
         let prompt = tasks::understanding_ids(ctx.tokenizer, tasks::CAPTION_QUESTION, n_img)?;
@@ -130,4 +151,67 @@ impl<B: Backend> Reward<B> for DualGeneration {
         }
         Ok(out)
     }
+}
+
+/// R_G's `self_check` form: `k` captions sampled per image (temperature 1,
+/// seeded by the image's codes, so a resumed run draws the same), each read
+/// as detections and judged by GenEval's rules against the prompt's
+/// metadata; the score is the share that pass.
+fn self_check<B: Backend>(
+    model: &Janus<B>,
+    ctx: &ScoreCtx<B>,
+    samples: &[Sample],
+    k: usize,
+) -> Result<Vec<Option<f64>>> {
+    let device = model.lm_head.weight.device();
+    let n_img = tasks::image_tokens(model);
+    let question = tasks::understanding_ids(ctx.tokenizer, tasks::CAPTION_QUESTION, n_img)?;
+    let th = Thresholds::default();
+    let mut out = vec![None; samples.len()];
+    let todo: Vec<(usize, &GenItem, &[u32], &RgbImage)> = samples
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            Sample::Generation { item, codes, image } => Some((i, *item, *codes, *image)),
+            _ => None,
+        })
+        .collect();
+    for chunk in todo.chunks((CHUNK / k).max(1)) {
+        let imgs: Vec<&RgbImage> = chunk
+            .iter()
+            .flat_map(|(_, _, _, im)| std::iter::repeat_n(*im, k))
+            .collect();
+        let key: Vec<String> = chunk
+            .iter()
+            .flat_map(|(_, _, c, _)| c.iter().map(u32::to_string))
+            .collect();
+        let cfg = TextGenConfig {
+            max_new_tokens: MAX_CAPTION_TOKENS,
+            stop_tokens: vec![ctx.ids.eos_token_id],
+            pad_id: ctx.ids.pad_token_id,
+            sampling: SamplingConfig {
+                temperature: 1.0,
+                top_k: 0,
+                top_p: 1.0,
+                seed: stable_hash(&key.join(",")),
+            },
+        };
+        let caps = generate_text(
+            model,
+            &vec![question.clone(); imgs.len()],
+            Some(tasks::pixels(&imgs, &device)),
+            &cfg,
+        )?;
+        for ((i, item, _, im), rows) in chunk.iter().zip(caps.chunks(k)) {
+            let mut pass = 0usize;
+            for r in rows {
+                let text = tasks::decode_response(ctx.tokenizer, r, ctx.ids.eos_token_id)?;
+                let dets = caption_detections(&text, im.width(), im.height());
+                let objs = filter_detections(&dets, item.meta.tag, &th);
+                pass += evaluate(&objs, &item.meta).0 as usize;
+            }
+            out[*i] = Some(pass as f64 / k as f64);
+        }
+    }
+    Ok(out)
 }

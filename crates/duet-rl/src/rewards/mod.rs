@@ -69,6 +69,37 @@ pub enum Scorer {
     FrozenInit,
 }
 
+/// How R_U puts a sampled caption to the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptionPrompt {
+    /// The caption itself is the text-to-image prompt (SUDER's form, for a
+    /// generator trained on free-form prompts).
+    #[default]
+    Caption,
+    /// Restated as a GenEval prompt ("a photo of two red squares and a blue
+    /// circle": places dropped, kinds counted), the only prompt language the
+    /// ShapeWorld base's generator is trained on; with the caption itself
+    /// its likelihood barely depends on the text (docs/rl.md).
+    Geneval,
+}
+
+/// How R_G measures p(prompt | image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DualGenForm {
+    /// Mean log-probability of the prompt's tokens as the image's caption
+    /// (SUDER's form, for a captioner that writes prompts).
+    #[default]
+    Likelihood,
+    /// The share of `samples` captions, sampled from the scorer for the
+    /// image, whose objects pass GenEval's rules for the prompt: a Monte
+    /// Carlo estimate of p(prompt | image) with the prompt read as the set of
+    /// captions consistent with it. For a captioner whose language is not
+    /// the prompts' (the ShapeWorld base writes places, the prompts do not).
+    SelfCheck,
+}
+
 /// A reward as written in the trainer's TOML (`[[rewards]]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -89,12 +120,20 @@ pub enum RewardKind {
     DualUnderstanding {
         #[serde(default)]
         scorer: Scorer,
+        /// How the caption is put to the generator.
+        #[serde(default)]
+        prompt: CaptionPrompt,
     },
-    /// R_G: mean log p(original prompt | generated image), understanding
-    /// mode with the caption instruction.
+    /// R_G: how likely the scorer finds the original prompt given the
+    /// generated image, understanding mode with the caption instruction.
     DualGeneration {
         #[serde(default)]
         scorer: Scorer,
+        #[serde(default)]
+        form: DualGenForm,
+        /// Captions sampled per image (`self_check`).
+        #[serde(default = "four")]
+        samples: usize,
     },
     /// LVRPO's semantic reward: cosine of the contrastive encoder's image
     /// and prompt embeddings.
@@ -117,6 +156,10 @@ pub enum RewardKind {
         #[serde(default = "default_timeout")]
         timeout_s: f64,
     },
+}
+
+fn four() -> usize {
+    4
 }
 
 fn default_timeout() -> f64 {
@@ -152,9 +195,11 @@ impl RewardSpec {
         matches!(
             self.kind,
             RewardKind::DualUnderstanding {
-                scorer: Scorer::FrozenInit
+                scorer: Scorer::FrozenInit,
+                ..
             } | RewardKind::DualGeneration {
-                scorer: Scorer::FrozenInit
+                scorer: Scorer::FrozenInit,
+                ..
             }
         )
     }
@@ -174,13 +219,22 @@ pub fn build<B: Backend>(
                 RewardKind::Format => Box::new(builtin::Format { name }),
                 RewardKind::Geneval => Box::new(builtin::GenevalReward::new(name, false)),
                 RewardKind::GenevalDense => Box::new(builtin::GenevalReward::new(name, true)),
-                RewardKind::DualUnderstanding { scorer } => Box::new(dual::DualUnderstanding {
+                RewardKind::DualUnderstanding { scorer, prompt } => {
+                    Box::new(dual::DualUnderstanding {
+                        name,
+                        scorer: *scorer,
+                        prompt: *prompt,
+                    })
+                }
+                RewardKind::DualGeneration {
+                    scorer,
+                    form,
+                    samples,
+                } => Box::new(dual::DualGeneration {
                     name,
                     scorer: *scorer,
-                }),
-                RewardKind::DualGeneration { scorer } => Box::new(dual::DualGeneration {
-                    name,
-                    scorer: *scorer,
+                    form: *form,
+                    samples: *samples,
                 }),
                 RewardKind::ContrastiveCosine { encoder } => {
                     Box::new(lvrpo::ContrastiveCosine::load(name, encoder, device)?)

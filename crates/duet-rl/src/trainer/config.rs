@@ -9,7 +9,7 @@ use duet_model::logprobs::GenLogprobMode;
 use serde::{Deserialize, Serialize};
 
 use super::balance::McDraws;
-use super::data::UndTask;
+use super::data::{GenPrompt, UndTask};
 use crate::advantage::{Aggregation, PairWeightFn, ScaleRewards};
 use crate::error::{Result, RlError};
 use crate::eval::EvalConfig;
@@ -67,6 +67,10 @@ pub struct RlConfig {
     pub train_understanding: bool,
     pub train_generation: bool,
     pub understanding_task: UndTask,
+    /// What generation items ask for: the split's GenEval `prompt`s, or
+    /// each training scene's `caption` (the dual presets: the inverse of
+    /// captioning).
+    pub generation_prompt: GenPrompt,
     /// Keep the understanding encoder (`vision_model`) fixed, as VLM-R1's
     /// `freeze_vision_modules` does, so RL cannot rewrite the features the
     /// contrastive encoder learned (on the ShapeWorld base it does not stop
@@ -159,6 +163,7 @@ impl Default for RlConfig {
             train_understanding: true,
             train_generation: true,
             understanding_task: UndTask::Mc,
+            generation_prompt: GenPrompt::Prompt,
             freeze_vision_modules: false,
             mc_draws: McDraws::Uniform,
             max_steps: 100,

@@ -70,6 +70,20 @@ pub enum UndTask {
     Caption,
 }
 
+/// What the trainer's generation items ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GenPrompt {
+    /// The split's GenEval prompts ("a photo of two red circles").
+    #[default]
+    Prompt,
+    /// Every training scene's caption ("a red circle at top left and …"),
+    /// checked against the scene's objects, colours and counts: the inverse
+    /// of captioning, so a dual self-reward scores an image by the caption
+    /// in the form the model writes captions.
+    Caption,
+}
+
 /// Training items of one split, images decoded once, plus each image's VQ
 /// codes (R_U scores the original image's codes).
 pub struct RlData {
@@ -93,6 +107,7 @@ pub struct RlData {
 pub fn read_split<B: Backend>(
     split: &Path,
     und_task: UndTask,
+    gen_prompt: GenPrompt,
     pairs: Option<&Path>,
     model: &Janus<B>,
 ) -> Result<RlData> {
@@ -142,17 +157,34 @@ pub fn read_split<B: Backend>(
             }
         }
     }
-    let gens: Vec<GenerationItem> = duet_data::io::read_jsonl(&split.join("generation.jsonl"))?;
-    let mut generation: Vec<GenItem> = gens
-        .into_iter()
-        .map(|g| {
-            Ok(GenItem {
-                image: Some(image_of(&g.image, &format!("generation item `{}`", g.id))?),
-                id: g.id,
-                meta: g.metadata,
+    let mut generation: Vec<GenItem> = match gen_prompt {
+        GenPrompt::Prompt => {
+            let gens: Vec<GenerationItem> =
+                duet_data::io::read_jsonl(&split.join("generation.jsonl"))?;
+            gens.into_iter()
+                .map(|g| {
+                    Ok(GenItem {
+                        image: Some(image_of(&g.image, &format!("generation item `{}`", g.id))?),
+                        id: g.id,
+                        meta: g.metadata,
+                    })
+                })
+                .collect::<Result<_>>()?
+        }
+        GenPrompt::Caption => scenes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut meta = scene_metadata(&s.scene);
+                meta.prompt = s.caption.clone();
+                GenItem {
+                    id: s.id.clone(),
+                    meta,
+                    image: Some(i),
+                }
             })
-        })
-        .collect::<Result<_>>()?;
+            .collect(),
+    };
     let split_und = und.len();
     let pairs = match pairs {
         Some(p) => resolve_pairs(p, &read_pairs(p)?, &scenes, &mut und, &mut generation)?,

@@ -131,6 +131,11 @@ pub fn add_eval(line: &mut Value, r: &EvalReport) {
     line["eval/mc_accuracy"] = json!(r.mc_accuracy);
     line["eval/geneval_overall"] = json!(r.geneval.overall);
     line["eval/geneval_dense"] = json!(r.geneval.mean_dense_score);
+    if let Some(c) = &r.captions {
+        line["eval/caption_accuracy"] = json!(c.caption.acc());
+        line["eval/caption_exact"] = json!(c.caption_exact.acc());
+        line["eval/caption_to_image"] = json!(c.caption_to_image.acc());
+    }
 }
 
 /// A report as JSON (without the images).
@@ -140,6 +145,7 @@ pub fn eval_json(r: &EvalReport) -> Value {
         "mc_by_type": r.mc_by_type,
         "mc_unparsed": r.mc_unparsed,
         "geneval": r.geneval,
+        "captions": r.captions,
     })
 }
 

@@ -179,6 +179,7 @@ pub fn train_with<B: AutodiffBackend>(
     let mut data = data::read_split(
         &paths.dataset.join("train"),
         cfg.understanding_task,
+        cfg.generation_prompt,
         paths.pairs.as_deref(),
         &model.valid(),
     )?;
