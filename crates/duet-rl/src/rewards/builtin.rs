@@ -4,6 +4,7 @@
 use burn::prelude::*;
 use duet_data::records::{AnswerEntry, GroundTruth, option_letter};
 use duet_data::shapeworld::ShapeWorldConfig;
+use duet_eval::caption_reader::caption_detections;
 use duet_eval::detector::ShapeDetector;
 use duet_eval::geneval::rules::Thresholds;
 use duet_eval::geneval::score_image;
@@ -12,6 +13,43 @@ use duet_eval::mmmu::score::{Prediction, judge};
 use super::{Reward, Sample, ScoreCtx};
 use crate::error::Result;
 use crate::trainer::data::UndKind;
+
+/// Exact caption reward: 1 when a caption names the same objects (colour
+/// and shape, each as often) as the item's reference caption. The oracle
+/// counterpart of the dual self-reward R_U.
+pub struct CaptionMatch {
+    pub name: String,
+}
+
+/// The sorted (colour, shape) names a caption's placed phrases state.
+fn kinds(caption: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = caption_detections(caption, 64, 64)
+        .into_iter()
+        .map(|d| (d.color.unwrap_or_default(), d.class))
+        .collect();
+    v.sort();
+    v
+}
+
+impl<B: Backend> Reward<B> for CaptionMatch {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn score(&mut self, _: &ScoreCtx<B>, samples: &[Sample]) -> Result<Vec<Option<f64>>> {
+        Ok(samples
+            .iter()
+            .map(|s| match s {
+                Sample::Understanding { item, response, .. } => match &item.kind {
+                    UndKind::Caption { caption } => {
+                        Some((kinds(response) == kinds(caption)) as u8 as f64)
+                    }
+                    UndKind::Mc { .. } => None,
+                },
+                Sample::Generation { .. } => None,
+            })
+            .collect())
+    }
+}
 
 /// Accuracy of MC answers.
 pub struct McAccuracy {
@@ -163,5 +201,29 @@ mod tests {
         assert!(!well_formed("<answer>A</answer> <answer>B</answer>", 4));
         assert!(!well_formed("<answer>B</answer> red", 4));
         assert!(!well_formed("<answer>B", 4));
+    }
+}
+
+#[cfg(test)]
+mod caption_tests {
+    use super::kinds;
+
+    #[test]
+    fn captions_match_by_objects_not_places_or_order() {
+        let reference = "a red square at top left and a blue circle at right";
+        assert_eq!(
+            kinds(reference),
+            kinds("a blue circle at left and a red square at bottom")
+        );
+        // A missing, extra or recoloured object does not match.
+        assert_ne!(kinds(reference), kinds("a red square at top left"));
+        assert_ne!(
+            kinds(reference),
+            kinds("a red square at top left, a blue circle at right and a blue circle at bottom")
+        );
+        assert_ne!(
+            kinds(reference),
+            kinds("a red square at top left and a green circle at right")
+        );
     }
 }

@@ -107,6 +107,10 @@ pub enum RewardKind {
     /// 1 when the parsed answer letter is the gold one (MMMU's parser,
     /// `<answer>` tags first), else 0.
     McAccuracy,
+    /// 1 when a caption names the same objects (colour, shape, count) as
+    /// the item's reference caption; an oracle reward, for comparison with
+    /// the dual self-reward R_U.
+    CaptionMatch,
     /// 1 when an MC response is exactly `<answer>X</answer>` with a valid
     /// letter, else 0.
     Format,
@@ -217,6 +221,7 @@ pub fn build<B: Backend>(
             Ok(match &s.kind {
                 RewardKind::McAccuracy => Box::new(builtin::McAccuracy { name }),
                 RewardKind::Format => Box::new(builtin::Format { name }),
+                RewardKind::CaptionMatch => Box::new(builtin::CaptionMatch { name }),
                 RewardKind::Geneval => Box::new(builtin::GenevalReward::new(name, false)),
                 RewardKind::GenevalDense => Box::new(builtin::GenevalReward::new(name, true)),
                 RewardKind::DualUnderstanding { scorer, prompt } => {
