@@ -14,7 +14,7 @@ use duet_eval::detector::ShapeDetector;
 use duet_eval::geneval::rules::Thresholds;
 use duet_eval::geneval::score_image;
 use duet_eval::tally::Tally;
-use duet_model::generate::{ImageGenConfig, TextGenConfig, generate_image_tokens, generate_text};
+use duet_model::generate::{TextGenConfig, generate_image_tokens, generate_text};
 use duet_model::prompts::JanusTokenizer;
 use duet_model::sampling::SamplingConfig;
 use duet_model::{GenerationIds, Janus};
@@ -22,7 +22,7 @@ use image::RgbImage;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::eval::{EvalConfig, decode_codes};
+use crate::eval::{EvalConfig, decode_codes, image_cfg};
 use crate::tasks;
 use crate::trainer::data::scene_metadata;
 
@@ -94,18 +94,12 @@ pub fn evaluate_captions<B: Backend>(
             .iter()
             .map(|(rec, _)| tasks::generation_ids(tok, &rec.caption))
             .collect::<Result<Vec<_>>>()?;
-        let gen_cfg = ImageGenConfig {
-            num_tokens: n_img,
-            cfg_scale: cfg.cfg_scale,
-            sampling: SamplingConfig {
-                temperature: cfg.temperature,
-                top_k: cfg.top_k,
-                top_p: 1.0,
-                seed: cfg.seed.wrapping_add(SEED_OFFSET + c as u64),
-            },
-            use_cache: true,
-            ..tasks::cond_image_cfg(ids)
-        };
+        let gen_cfg = image_cfg(
+            cfg,
+            ids,
+            n_img,
+            cfg.seed.wrapping_add(SEED_OFFSET + c as u64),
+        );
         let codes = generate_image_tokens(model, &rows, &gen_cfg)?;
         for ((rec, _), img) in chunk.iter().zip(decode_codes(model, &codes)?) {
             let mut meta = scene_metadata(&rec.scene);

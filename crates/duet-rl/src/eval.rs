@@ -240,18 +240,7 @@ pub fn evaluate_with<B: Backend>(
             .iter()
             .map(|m| tasks::generation_ids(tok, &m.prompt))
             .collect::<Result<Vec<_>>>()?;
-        let gen_cfg = ImageGenConfig {
-            num_tokens: n_img,
-            cfg_scale: cfg.cfg_scale,
-            sampling: SamplingConfig {
-                temperature: cfg.temperature,
-                top_k: cfg.top_k,
-                top_p: 1.0,
-                seed: cfg.seed.wrapping_add(c as u64),
-            },
-            use_cache: true,
-            ..tasks::cond_image_cfg(ids)
-        };
+        let gen_cfg = image_cfg(cfg, ids, n_img, cfg.seed.wrapping_add(c as u64));
         let codes = generate_image_tokens(model, &rows, &gen_cfg)?;
         let decoded = decode_codes(model, &codes)?;
         for (k, (m, img)) in chunk.iter().zip(decoded).enumerate() {
@@ -317,6 +306,28 @@ pub fn write_outputs(report: &EvalReport, images_per_prompt: usize, dir: &Path) 
     }
     duet_data::io::write_json(&dir.join("scores.json"), report)?;
     Ok(())
+}
+
+/// The evaluation's image sampling (CFG, temperature, top-k, KV cache) with
+/// the given seed.
+pub(crate) fn image_cfg(
+    cfg: &EvalConfig,
+    ids: &GenerationIds,
+    n_img: usize,
+    seed: u64,
+) -> ImageGenConfig {
+    ImageGenConfig {
+        num_tokens: n_img,
+        cfg_scale: cfg.cfg_scale,
+        sampling: SamplingConfig {
+            temperature: cfg.temperature,
+            top_k: cfg.top_k,
+            top_p: 1.0,
+            seed,
+        },
+        use_cache: true,
+        ..tasks::cond_image_cfg(ids)
+    }
 }
 
 /// VQ-decodes rows of codes to images.
