@@ -14,7 +14,7 @@ use duet_eval::detector::ShapeDetector;
 use duet_eval::geneval::rules::Thresholds;
 use duet_eval::geneval::score_image;
 use duet_eval::tally::Tally;
-use duet_model::generate::{TextGenConfig, generate_image_tokens, generate_text};
+use duet_model::generate::{generate_image_tokens, generate_text};
 use duet_model::prompts::JanusTokenizer;
 use duet_model::sampling::SamplingConfig;
 use duet_model::{GenerationIds, Janus};
@@ -26,8 +26,6 @@ use crate::eval::{EvalConfig, decode_codes, image_cfg};
 use crate::tasks;
 use crate::trainer::data::scene_metadata;
 
-/// Caption tokens allowed: four objects with places take ~26.
-const MAX_CAPTION_TOKENS: usize = 32;
 /// Offsets the caption draws' seeds from the GenEval draws' seeds.
 const SEED_OFFSET: u64 = 1 << 20;
 
@@ -60,12 +58,7 @@ pub fn evaluate_captions<B: Backend>(
     let scenes = &scenes[..cfg.caption_scenes.min(scenes.len())];
     let bs = cfg.batch_size.max(1);
     let mut rep = CaptionReport::default();
-    let text_cfg = TextGenConfig {
-        max_new_tokens: MAX_CAPTION_TOKENS,
-        stop_tokens: vec![ids.eos_token_id],
-        pad_id: ids.pad_token_id,
-        sampling: SamplingConfig::greedy(),
-    };
+    let text_cfg = tasks::caption_gen_cfg(ids, SamplingConfig::greedy());
     let question = tasks::understanding_ids(tok, tasks::CAPTION_QUESTION, n_img)?;
     for chunk in scenes.chunks(bs) {
         let images: Vec<&RgbImage> = chunk.iter().map(|(_, img)| img).collect();

@@ -144,6 +144,20 @@ pub fn to_images<B: Backend>(x: Tensor<B, 4>) -> Vec<RgbImage> {
         .collect()
 }
 
+/// Text generation for a caption (`CAPTION_QUESTION`'s answer): up to 32
+/// tokens (four objects with places take ~26), stopping at EOS.
+pub fn caption_gen_cfg(
+    ids: &duet_model::GenerationIds,
+    sampling: duet_model::sampling::SamplingConfig,
+) -> duet_model::generate::TextGenConfig {
+    duet_model::generate::TextGenConfig {
+        max_new_tokens: 32,
+        stop_tokens: vec![ids.eos_token_id],
+        pad_id: ids.pad_token_id,
+        sampling,
+    }
+}
+
 /// The conditional (no CFG) image-token scoring config.
 pub fn cond_image_cfg(ids: &duet_model::GenerationIds) -> duet_model::generate::ImageGenConfig {
     use duet_model::generate::ImageGenConfig;

@@ -17,13 +17,11 @@ use duet_data::pairs::oracle::stable_hash;
 use duet_data::shapeworld::prompts::caption_as_prompt;
 use duet_eval::caption_reader::caption_detections;
 use duet_eval::geneval::rules::{Thresholds, evaluate, filter_detections};
-use duet_model::generate::{TextGenConfig, generate_text};
+use duet_model::generate::generate_text;
 use duet_model::sampling::SamplingConfig;
 
 /// Rows scored per forward pass.
 const CHUNK: usize = 32;
-/// Caption tokens allowed for `self_check` (four objects with places ~26).
-const MAX_CAPTION_TOKENS: usize = 32;
 
 fn pick<'a, B: Backend>(ctx: &'a ScoreCtx<B>, scorer: Scorer, name: &str) -> Result<&'a Janus<B>> {
     match scorer {
@@ -185,17 +183,15 @@ fn self_check<B: Backend>(
             .iter()
             .flat_map(|(_, _, c, _)| c.iter().map(u32::to_string))
             .collect();
-        let cfg = TextGenConfig {
-            max_new_tokens: MAX_CAPTION_TOKENS,
-            stop_tokens: vec![ctx.ids.eos_token_id],
-            pad_id: ctx.ids.pad_token_id,
-            sampling: SamplingConfig {
+        let cfg = tasks::caption_gen_cfg(
+            ctx.ids,
+            SamplingConfig {
                 temperature: 1.0,
                 top_k: 0,
                 top_p: 1.0,
                 seed: stable_hash(&key.join(",")),
             },
-        };
+        );
         let caps = generate_text(
             model,
             &vec![question.clone(); imgs.len()],
