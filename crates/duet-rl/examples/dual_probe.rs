@@ -232,7 +232,12 @@ fn main() {
     // sampled captions of the image that pass GenEval's rules).
     let items: Vec<duet_data::shapeworld::GenerationItem> =
         duet_data::io::read_jsonl(&split.join("generation.jsonl")).unwrap();
-    let (mut sl, mut sc) = (Stats::default(), Stats::default());
+    let (mut sl, mut sc, mut sx) = (Stats::default(), Stats::default(), Stats::default());
+    let pool: Vec<&str> = items
+        .iter()
+        .take(n)
+        .map(|it| it.metadata.prompt.as_str())
+        .collect();
     let kc = 4;
     for (k, it) in items.iter().take(n).enumerate() {
         let meta = &it.metadata;
@@ -262,6 +267,40 @@ fn main() {
         )
         .unwrap();
         let r_lik = row_means(lp);
+        // Contrastive R_G: the prompt's likelihood against the next three
+        // distinct prompts of the probe set (the batch's other prompts, as
+        // `form = "contrastive"` scores them).
+        let mut negs: Vec<&str> = Vec::new();
+        for j in 1..pool.len() {
+            let p = pool[(k + j) % pool.len()];
+            if p != meta.prompt && !negs.contains(&p) {
+                negs.push(p);
+            }
+            if negs.len() == 3 {
+                break;
+            }
+        }
+        let mut all = vec![r_lik.clone()];
+        for neg in &negs {
+            let r = tasks::response_ids(&tok, neg, ids.eos_token_id).unwrap();
+            let lp = text_logprobs(
+                &model,
+                &vec![question.clone(); g],
+                &vec![r; g],
+                Some(tasks::pixels(&refs, &dev)),
+                ids.pad_token_id,
+            )
+            .unwrap();
+            all.push(row_means(lp));
+        }
+        let r_con: Vec<f64> = (0..g)
+            .map(|i| {
+                let m = all.iter().map(|v| v[i]).fold(f64::NEG_INFINITY, f64::max);
+                let lme =
+                    m + (all.iter().map(|v| (v[i] - m).exp()).sum::<f64>() / all.len() as f64).ln();
+                r_lik[i] - lme
+            })
+            .collect();
         let many: Vec<&image::RgbImage> = refs
             .iter()
             .flat_map(|r| std::iter::repeat_n(*r, kc))
@@ -304,9 +343,11 @@ fn main() {
         let dense: Vec<f64> = res.iter().map(|r| r.score).collect();
         sl.add(&r_lik, &ok, &dense);
         sc.add(&r_chk, &ok, &dense);
+        sx.add(&r_con, &ok, &dense);
     }
     sl.print("R_G likelihood (GenEval prompts)");
     sc.print("R_G self-check (GenEval prompts)");
+    sx.print("R_G contrastive (GenEval prompts)");
     let m = ref_minus_other.iter().sum::<f64>() / ref_minus_other.len() as f64;
     let wins = ref_minus_other.iter().filter(|&&d| d > 0.0).count();
     println!(

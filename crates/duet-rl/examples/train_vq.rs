@@ -47,6 +47,9 @@ fn main() {
     if let Ok(m) = std::env::var("DUET_VQ_MULT") {
         cfg.vq_config.channel_multiplier = m.split(',').map(|x| x.parse().unwrap()).collect();
     }
+    if let Ok(e) = std::env::var("DUET_VQ_EMBED") {
+        cfg.vq_config.embed_dim = e.parse().unwrap();
+    }
     if let Ok(r) = std::env::var("DUET_VQ_RES") {
         cfg.vq_config.num_res_blocks = r.parse().unwrap();
     }

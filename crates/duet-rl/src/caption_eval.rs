@@ -3,7 +3,9 @@
 //! captions test images: a caption is *correct* when it names every object
 //! with its colour and count and nothing absent (duet-data's caption check;
 //! positions are not checked) and *exact* when it is the reference caption
-//! word for word. Then it draws from the reference captions: an image is
+//! word for word. Greedy captions show the policy's mode; captions sampled
+//! at the eval temperature (as GenEval's images are) show the distribution
+//! RL optimises, which can improve while the mode stays put. Then it draws from the reference captions: an image is
 //! correct when GenEval's rules find the scene's objects with their colours
 //! and counts. Neither check is a training reward of the dual presets.
 
@@ -28,6 +30,10 @@ use crate::trainer::data::scene_metadata;
 
 /// Offsets the caption draws' seeds from the GenEval draws' seeds.
 const SEED_OFFSET: u64 = 1 << 20;
+/// Offsets the sampled captions' seeds from both.
+const SAMPLE_SEED_OFFSET: u64 = 1 << 21;
+/// Captions sampled per scene (at the eval temperature).
+pub const SAMPLES_PER_SCENE: usize = 4;
 
 /// Scores of both directions.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -36,6 +42,10 @@ pub struct CaptionReport {
     pub caption: Tally,
     /// Image → caption: captions equal to the reference caption.
     pub caption_exact: Tally,
+    /// Image → caption, sampled at the eval temperature
+    /// ([`SAMPLES_PER_SCENE`] per scene): captions that state the scene's
+    /// objects right.
+    pub caption_sampled: Tally,
     /// Caption → image: images GenEval's rules accept for the scene.
     pub caption_to_image: Tally,
     /// Mean GenEval dense score of those images.
@@ -78,6 +88,35 @@ pub fn evaluate_captions<B: Backend>(
             }
         }
         progress(chunk.len());
+    }
+    // The same question, sampled: SAMPLES_PER_SCENE rows per scene.
+    for (c, chunk) in scenes.chunks((bs / SAMPLES_PER_SCENE).max(1)).enumerate() {
+        let images: Vec<&RgbImage> = chunk
+            .iter()
+            .flat_map(|(_, img)| std::iter::repeat_n(img, SAMPLES_PER_SCENE))
+            .collect();
+        let sampled_cfg = tasks::caption_gen_cfg(
+            ids,
+            SamplingConfig {
+                temperature: cfg.temperature,
+                top_k: 0,
+                top_p: 1.0,
+                seed: cfg.seed.wrapping_add(SAMPLE_SEED_OFFSET + c as u64),
+            },
+        );
+        let out = generate_text(
+            model,
+            &vec![question.clone(); images.len()],
+            Some(tasks::pixels(&images, &device)),
+            &sampled_cfg,
+        )?;
+        for ((rec, _), rows) in chunk.iter().zip(out.chunks(SAMPLES_PER_SCENE)) {
+            for resp in rows {
+                let text = tasks::decode_response(tok, resp, ids.eos_token_id)?;
+                rep.caption_sampled
+                    .add(check_caption(&rec.scene, &text).is_ok());
+            }
+        }
     }
     let detector = ShapeDetector::new(&ShapeWorldConfig::default());
     let th = Thresholds::default();

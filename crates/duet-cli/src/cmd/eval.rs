@@ -209,11 +209,14 @@ fn model_eval<B: burn::prelude::Backend>(a: ModelArgs, device: &B::Device) -> an
     println!("{}", report.geneval);
     if let Some(c) = &report.captions {
         println!(
-            "captions: correct {:.3} ({}/{}), exact {:.3}; caption -> image correct {:.3} (dense {:.3})",
+            "captions: correct {:.3} ({}/{}), exact {:.3}, sampled correct {:.3} ({}/{}); caption -> image correct {:.3} (dense {:.3})",
             c.caption.acc(),
             c.caption.correct,
             c.caption.num,
             c.caption_exact.acc(),
+            c.caption_sampled.acc(),
+            c.caption_sampled.correct,
+            c.caption_sampled.num,
             c.caption_to_image.acc(),
             c.caption_to_image_dense
         );

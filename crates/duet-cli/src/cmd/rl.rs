@@ -138,9 +138,10 @@ fn table(before: Option<&EvalReport>, after: &EvalReport) {
     }
     if let Some(c) = &after.captions {
         type Pick = fn(&CaptionReport) -> f64;
-        let rows: [(&str, Pick); 4] = [
+        let rows: [(&str, Pick); 5] = [
             ("caption correct", |c| c.caption.acc()),
             ("caption exact", |c| c.caption_exact.acc()),
+            ("caption sampled correct", |c| c.caption_sampled.acc()),
             ("caption -> image", |c| c.caption_to_image.acc()),
             ("caption -> image dense", |c| c.caption_to_image_dense),
         ];

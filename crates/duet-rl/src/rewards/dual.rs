@@ -129,13 +129,36 @@ impl<B: Backend> Reward<B> for DualGeneration {
                 _ => None,
             })
             .collect();
-        for chunk in todo.chunks(CHUNK) {
+        let mut texts: Vec<&str> = Vec::new();
+        for (_, t, _) in &todo {
+            if !texts.contains(t) {
+                texts.push(t);
+            }
+        }
+        // Which prompts each image is scored against: its own, or (contrastive)
+        // every distinct prompt of the step.
+        let contrastive = self.form == DualGenForm::Contrastive;
+        let rows: Vec<(usize, usize)> = todo
+            .iter()
+            .enumerate()
+            .flat_map(|(k, (_, own, _))| {
+                let own_j = texts.iter().position(|t| t == own).unwrap_or(0);
+                let js: Vec<usize> = if contrastive {
+                    (0..texts.len()).collect()
+                } else {
+                    vec![own_j]
+                };
+                js.into_iter().map(move |j| (k, j))
+            })
+            .collect();
+        let mut ll = vec![0f64; rows.len()];
+        for (c, chunk) in rows.chunks(CHUNK).enumerate() {
             let responses = chunk
                 .iter()
-                .map(|(_, text, _)| tasks::response_ids(ctx.tokenizer, text, ctx.ids.eos_token_id))
+                .map(|&(_, j)| tasks::response_ids(ctx.tokenizer, texts[j], ctx.ids.eos_token_id))
                 .collect::<Result<Vec<_>>>()?;
             let prompts = vec![prompt.clone(); chunk.len()];
-            let imgs: Vec<&RgbImage> = chunk.iter().map(|(_, _, im)| *im).collect();
+            let imgs: Vec<&RgbImage> = chunk.iter().map(|&(k, _)| todo[k].2).collect();
             let lp = text_logprobs(
                 model,
                 &prompts,
@@ -143,12 +166,38 @@ impl<B: Backend> Reward<B> for DualGeneration {
                 Some(tasks::pixels(&imgs, &device)),
                 ctx.ids.pad_token_id,
             )?;
-            for ((i, _, _), m) in chunk.iter().zip(row_means(lp)) {
-                out[*i] = Some(m);
+            for (r, m) in row_means(lp).into_iter().enumerate() {
+                ll[c * CHUNK + r] = m;
             }
+        }
+        for (k, (i, own, _)) in todo.iter().enumerate() {
+            let mine: Vec<(usize, f64)> = rows
+                .iter()
+                .zip(&ll)
+                .filter(|((kk, _), _)| *kk == k)
+                .map(|((_, j), l)| (*j, *l))
+                .collect();
+            out[*i] = if contrastive {
+                let own_j = texts.iter().position(|t| t == own).unwrap_or(0);
+                contrast(&mine, own_j)
+            } else {
+                mine.first().map(|(_, l)| *l)
+            };
         }
         Ok(out)
     }
+}
+
+/// `ℓ(own) − log mean_j exp ℓ_j` over `(prompt, ℓ)` pairs, or `None` when
+/// there is no other prompt to contrast with.
+pub fn contrast(scores: &[(usize, f64)], own: usize) -> Option<f64> {
+    if scores.len() < 2 {
+        return None;
+    }
+    let l_own = scores.iter().find(|(j, _)| *j == own)?.1;
+    let m = scores.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
+    let mean = scores.iter().map(|s| (s.1 - m).exp()).sum::<f64>() / scores.len() as f64;
+    Some(l_own - (m + mean.ln()))
 }
 
 /// R_G's `self_check` form: `k` captions sampled per image (temperature 1,
@@ -210,4 +259,27 @@ fn self_check<B: Backend>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contrast;
+
+    #[test]
+    fn contrast_is_own_likelihood_over_the_mean_of_all() {
+        // −1 − log((e^−1 + e^−3) / 2) = log 2 − log(1 + e^−2).
+        let v = contrast(&[(0, -1.0), (1, -3.0)], 0).unwrap();
+        assert!(
+            (v - (2f64.ln() - (1.0 + (-2f64).exp()).ln())).abs() < 1e-12,
+            "{v}"
+        );
+        // The other prompt's view is lower by the same logic.
+        let w = contrast(&[(0, -1.0), (1, -3.0)], 1).unwrap();
+        assert!(w < 0.0 && v > 0.0);
+        // An image that makes every prompt equally likely scores 0.
+        let z = contrast(&[(0, -2.0), (1, -2.0), (2, -2.0)], 2).unwrap();
+        assert!(z.abs() < 1e-12);
+        // Nothing to contrast with: unscorable.
+        assert_eq!(contrast(&[(0, -1.0)], 0), None);
+    }
 }

@@ -98,6 +98,14 @@ pub enum DualGenForm {
     /// captions consistent with it. For a captioner whose language is not
     /// the prompts' (the ShapeWorld base writes places, the prompts do not).
     SelfCheck,
+    /// The prompt's likelihood against the other prompts of the step:
+    /// `ℓ(own) − log mean_j exp ℓ(p_j)` over the own prompt and the step's
+    /// other distinct prompts (per-token means `ℓ`). An image that makes
+    /// every prompt likely (the hack the plain likelihood invites: a blank
+    /// or object-less picture) scores 0; only images that the judge reads
+    /// as *this* prompt rather than the others score above it. Needs at least
+    /// two distinct prompts per step; an image without one is unscorable.
+    Contrastive,
 }
 
 /// A reward as written in the trainer's TOML (`[[rewards]]`).

@@ -15,7 +15,7 @@ use crate::error::{Result, RlError};
 use crate::eval::EvalConfig;
 use crate::loss::{IsLevel, KlEstimator, LossType, PolicyLossConfig};
 use crate::optim::{AdamWConfig, SchedulerType};
-use crate::rewards::RewardSpec;
+use crate::rewards::{DualGenForm, RewardKind, RewardSpec};
 
 /// Policy-gradient (GRPO family) or preference (online SimPO) updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -319,6 +319,21 @@ impl RlConfig {
         }
         if self.epsilon < 0.0 || self.epsilon_high.is_some_and(|e| e < 0.0) {
             return bad("epsilon and epsilon_high must be ≥ 0".into());
+        }
+        let contrastive = self.rewards.iter().any(|r| {
+            matches!(
+                r.kind,
+                RewardKind::DualGeneration {
+                    form: DualGenForm::Contrastive,
+                    ..
+                }
+            )
+        });
+        if contrastive && self.prompts_per_step < 2 {
+            return bad(format!(
+                "dual_generation form = \"contrastive\" scores each image against the step's other prompts: prompts_per_step must be ≥ 2, got {}",
+                self.prompts_per_step
+            ));
         }
         Ok(())
     }

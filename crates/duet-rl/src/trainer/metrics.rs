@@ -134,6 +134,7 @@ pub fn add_eval(line: &mut Value, r: &EvalReport) {
     if let Some(c) = &r.captions {
         line["eval/caption_accuracy"] = json!(c.caption.acc());
         line["eval/caption_exact"] = json!(c.caption_exact.acc());
+        line["eval/caption_sampled_accuracy"] = json!(c.caption_sampled.acc());
         line["eval/caption_to_image"] = json!(c.caption_to_image.acc());
     }
 }
