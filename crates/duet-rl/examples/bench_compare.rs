@@ -92,9 +92,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         use_cache: true,
     };
-    let gen_s = time(repeats, || {
-        generate_image_tokens(&model, &prompts, &gen_cfg).unwrap()
-    });
+    // DUET_BENCH_ONLY=b skips (a), for profiling the update alone.
+    let gen_s = if std::env::var("DUET_BENCH_ONLY").as_deref() == Ok("b") {
+        f64::NAN
+    } else {
+        time(repeats, || {
+            generate_image_tokens(&model, &prompts, &gen_cfg).unwrap()
+        })
+    };
 
     // (b) on the autodiff backend, same weights.
     let ad = checkpoint::load::<Ad>(&save, &dev)?.1;
