@@ -284,10 +284,11 @@ generation_prompt = "caption"
 rewards = [
     {{ type = "dual_understanding", scorer = "frozen_init", prompt = "geneval" }},
     {{ type = "dual_generation", scorer = "frozen_init", form = "self_check", samples = 2 }},
+    {{ type = "dual_generation", name = "r_g_contrastive", scorer = "frozen_init", form = "contrastive", weight = 0.0 }},
 ]
 max_steps = 2
 save_steps = 2
-prompts_per_step = 1
+prompts_per_step = 2
 num_generations = 3
 eval_steps = 0
 eval_on_start = false
@@ -319,8 +320,22 @@ caption_scenes = 3
         .as_f64()
         .unwrap_or(f64::NAN);
     assert!((0.0..=1.0).contains(&r_g), "R_G = {r_g}");
+    // ℓ(own) − log mean_j exp ℓ_j ≤ log J, with J ≤ 2 prompts per step
+    // (unscorable, hence absent, when both prompts are the same).
+    let mut seen = 0;
+    for line in &m {
+        if let Some(c) = line["rewards/r_g_contrastive/mean"].as_f64() {
+            assert!(
+                c.is_finite() && c <= 2f64.ln() + 1e-9,
+                "contrastive R_G = {c}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no step scored the contrastive R_G: {m:?}");
     let after: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("eval_after.json")).unwrap()).unwrap();
     assert_eq!(after["captions"]["caption"]["num"], 3);
     assert_eq!(after["captions"]["caption_to_image"]["num"], 3);
+    assert_eq!(after["captions"]["caption_sampled"]["num"], 3 * 4);
 }

@@ -358,6 +358,18 @@ mod tests {
     use crate::rewards::RewardKind;
 
     #[test]
+    fn contrastive_r_g_needs_two_prompts_per_step() {
+        let text = "preset = \"grpo\"\nprompts_per_step = 1\nrewards = [{ type = \"dual_generation\", form = \"contrastive\" }]";
+        let e = RlConfig::from_str(text, "c.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("c.toml") && e.contains("prompts_per_step"),
+            "{e}"
+        );
+        let ok = text.replace("prompts_per_step = 1", "prompts_per_step = 2");
+        assert!(RlConfig::from_str(&ok, "c.toml").is_ok());
+    }
+
+    #[test]
     fn every_preset_parses_and_layers() {
         for (name, _) in PRESETS {
             let c = RlConfig::preset(name).unwrap();
