@@ -16,7 +16,7 @@ use duet_eval::detector::ShapeDetector;
 use duet_eval::geneval::rules::Thresholds;
 use duet_eval::geneval::score_image;
 use duet_eval::tally::Tally;
-use duet_model::generate::{generate_image_tokens, generate_text};
+use duet_model::generate::generate_image_tokens;
 use duet_model::prompts::JanusTokenizer;
 use duet_model::sampling::SamplingConfig;
 use duet_model::{GenerationIds, Janus};
@@ -63,23 +63,14 @@ pub fn evaluate_captions<B: Backend>(
     cfg: &EvalConfig,
     progress: &mut dyn FnMut(usize),
 ) -> Result<CaptionReport> {
-    let device = model.lm_head.weight.device();
     let n_img = tasks::image_tokens(model);
     let scenes = &scenes[..cfg.caption_scenes.min(scenes.len())];
     let bs = cfg.batch_size.max(1);
     let mut rep = CaptionReport::default();
-    let text_cfg = tasks::caption_gen_cfg(ids, SamplingConfig::greedy());
-    let question = tasks::understanding_ids(tok, tasks::CAPTION_QUESTION, n_img)?;
     for chunk in scenes.chunks(bs) {
         let images: Vec<&RgbImage> = chunk.iter().map(|(_, img)| img).collect();
-        let out = generate_text(
-            model,
-            &vec![question.clone(); chunk.len()],
-            Some(tasks::pixels(&images, &device)),
-            &text_cfg,
-        )?;
-        for ((rec, _), resp) in chunk.iter().zip(out) {
-            let text = tasks::decode_response(tok, &resp, ids.eos_token_id)?;
+        let texts = tasks::caption_images(model, tok, ids, &images, SamplingConfig::greedy())?;
+        for ((rec, _), text) in chunk.iter().zip(texts) {
             let ok = check_caption(&rec.scene, &text).is_ok();
             rep.caption.add(ok);
             rep.caption_exact.add(text.trim() == rec.caption);
@@ -95,26 +86,17 @@ pub fn evaluate_captions<B: Backend>(
             .iter()
             .flat_map(|(_, img)| std::iter::repeat_n(img, SAMPLES_PER_SCENE))
             .collect();
-        let sampled_cfg = tasks::caption_gen_cfg(
-            ids,
-            SamplingConfig {
-                temperature: cfg.temperature,
-                top_k: 0,
-                top_p: 1.0,
-                seed: cfg.seed.wrapping_add(SAMPLE_SEED_OFFSET + c as u64),
-            },
-        );
-        let out = generate_text(
-            model,
-            &vec![question.clone(); images.len()],
-            Some(tasks::pixels(&images, &device)),
-            &sampled_cfg,
-        )?;
-        for ((rec, _), rows) in chunk.iter().zip(out.chunks(SAMPLES_PER_SCENE)) {
-            for resp in rows {
-                let text = tasks::decode_response(tok, resp, ids.eos_token_id)?;
+        let sampling = SamplingConfig {
+            temperature: cfg.temperature,
+            top_k: 0,
+            top_p: 1.0,
+            seed: cfg.seed.wrapping_add(SAMPLE_SEED_OFFSET + c as u64),
+        };
+        let texts = tasks::caption_images(model, tok, ids, &images, sampling)?;
+        for ((rec, _), rows) in chunk.iter().zip(texts.chunks(SAMPLES_PER_SCENE)) {
+            for text in rows {
                 rep.caption_sampled
-                    .add(check_caption(&rec.scene, &text).is_ok());
+                    .add(check_caption(&rec.scene, text).is_ok());
             }
         }
     }

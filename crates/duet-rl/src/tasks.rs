@@ -158,6 +158,28 @@ pub fn caption_gen_cfg(
     }
 }
 
+/// The model's captions of `images` (`CAPTION_QUESTION`, one row per
+/// image, decoded up to EOS), drawn with `sampling`.
+pub fn caption_images<B: Backend>(
+    model: &duet_model::Janus<B>,
+    tok: &JanusTokenizer,
+    ids: &duet_model::GenerationIds,
+    images: &[&RgbImage],
+    sampling: duet_model::sampling::SamplingConfig,
+) -> Result<Vec<String>> {
+    let device = model.lm_head.weight.device();
+    let question = understanding_ids(tok, CAPTION_QUESTION, image_tokens(model))?;
+    let out = duet_model::generate::generate_text(
+        model,
+        &vec![question; images.len()],
+        Some(pixels(images, &device)),
+        &caption_gen_cfg(ids, sampling),
+    )?;
+    out.iter()
+        .map(|r| decode_response(tok, r, ids.eos_token_id))
+        .collect()
+}
+
 /// The conditional (no CFG) image-token scoring config.
 pub fn cond_image_cfg(ids: &duet_model::GenerationIds) -> duet_model::generate::ImageGenConfig {
     use duet_model::generate::ImageGenConfig;

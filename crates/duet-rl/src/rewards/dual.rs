@@ -17,7 +17,6 @@ use duet_data::pairs::oracle::stable_hash;
 use duet_data::shapeworld::prompts::caption_as_prompt;
 use duet_eval::caption_reader::caption_detections;
 use duet_eval::geneval::rules::{Thresholds, evaluate, filter_detections};
-use duet_model::generate::generate_text;
 use duet_model::sampling::SamplingConfig;
 
 /// Rows scored per forward pass.
@@ -135,24 +134,23 @@ impl<B: Backend> Reward<B> for DualGeneration {
                 texts.push(t);
             }
         }
-        // Which prompts each image is scored against: its own, or (contrastive)
-        // every distinct prompt of the step.
+        // Each image is scored against its own prompt, or (contrastive)
+        // against every distinct prompt of the step: `per` rows per image,
+        // image-major.
         let contrastive = self.form == DualGenForm::Contrastive;
-        let rows: Vec<(usize, usize)> = todo
+        let per = if contrastive { texts.len() } else { 1 };
+        let own: Vec<usize> = todo
             .iter()
-            .enumerate()
-            .flat_map(|(k, (_, own, _))| {
-                let own_j = texts.iter().position(|t| t == own).unwrap_or(0);
-                let js: Vec<usize> = if contrastive {
-                    (0..texts.len()).collect()
-                } else {
-                    vec![own_j]
-                };
-                js.into_iter().map(move |j| (k, j))
+            .map(|(_, t, _)| texts.iter().position(|x| x == t).unwrap_or(0))
+            .collect();
+        let rows: Vec<(usize, usize)> = (0..todo.len())
+            .flat_map(|k| {
+                let only = own[k];
+                (0..per).map(move |j| (k, if contrastive { j } else { only }))
             })
             .collect();
-        let mut ll = vec![0f64; rows.len()];
-        for (c, chunk) in rows.chunks(CHUNK).enumerate() {
+        let mut ll = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(CHUNK) {
             let responses = chunk
                 .iter()
                 .map(|&(_, j)| tasks::response_ids(ctx.tokenizer, texts[j], ctx.ids.eos_token_id))
@@ -166,37 +164,29 @@ impl<B: Backend> Reward<B> for DualGeneration {
                 Some(tasks::pixels(&imgs, &device)),
                 ctx.ids.pad_token_id,
             )?;
-            for (r, m) in row_means(lp).into_iter().enumerate() {
-                ll[c * CHUNK + r] = m;
-            }
+            ll.extend(row_means(lp));
         }
-        for (k, (i, own, _)) in todo.iter().enumerate() {
-            let mine: Vec<(usize, f64)> = rows
-                .iter()
-                .zip(&ll)
-                .filter(|((kk, _), _)| *kk == k)
-                .map(|((_, j), l)| (*j, *l))
-                .collect();
+        for (k, (i, _, _)) in todo.iter().enumerate() {
+            let mine = &ll[k * per..(k + 1) * per];
             out[*i] = if contrastive {
-                let own_j = texts.iter().position(|t| t == own).unwrap_or(0);
-                contrast(&mine, own_j)
+                contrast(mine, own[k])
             } else {
-                mine.first().map(|(_, l)| *l)
+                Some(mine[0])
             };
         }
         Ok(out)
     }
 }
 
-/// `ℓ(own) − log mean_j exp ℓ_j` over `(prompt, ℓ)` pairs, or `None` when
-/// there is no other prompt to contrast with.
-pub fn contrast(scores: &[(usize, f64)], own: usize) -> Option<f64> {
+/// `ℓ_own − log mean_j exp ℓ_j` over the per-prompt scores `ℓ`, or `None`
+/// when there is no other prompt to contrast with.
+pub fn contrast(scores: &[f64], own: usize) -> Option<f64> {
     if scores.len() < 2 {
         return None;
     }
-    let l_own = scores.iter().find(|(j, _)| *j == own)?.1;
-    let m = scores.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
-    let mean = scores.iter().map(|s| (s.1 - m).exp()).sum::<f64>() / scores.len() as f64;
+    let l_own = *scores.get(own)?;
+    let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean = scores.iter().map(|l| (l - m).exp()).sum::<f64>() / scores.len() as f64;
     Some(l_own - (m + mean.ln()))
 }
 
@@ -210,9 +200,6 @@ fn self_check<B: Backend>(
     samples: &[Sample],
     k: usize,
 ) -> Result<Vec<Option<f64>>> {
-    let device = model.lm_head.weight.device();
-    let n_img = tasks::image_tokens(model);
-    let question = tasks::understanding_ids(ctx.tokenizer, tasks::CAPTION_QUESTION, n_img)?;
     let th = Thresholds::default();
     let mut out = vec![None; samples.len()];
     let todo: Vec<(usize, &GenItem, &[u32], &RgbImage)> = samples
@@ -232,26 +219,17 @@ fn self_check<B: Backend>(
             .iter()
             .flat_map(|(_, _, c, _)| c.iter().map(u32::to_string))
             .collect();
-        let cfg = tasks::caption_gen_cfg(
-            ctx.ids,
-            SamplingConfig {
-                temperature: 1.0,
-                top_k: 0,
-                top_p: 1.0,
-                seed: stable_hash(&key.join(",")),
-            },
-        );
-        let caps = generate_text(
-            model,
-            &vec![question.clone(); imgs.len()],
-            Some(tasks::pixels(&imgs, &device)),
-            &cfg,
-        )?;
+        let sampling = SamplingConfig {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: stable_hash(&key.join(",")),
+        };
+        let caps = tasks::caption_images(model, ctx.tokenizer, ctx.ids, &imgs, sampling)?;
         for ((i, item, _, im), rows) in chunk.iter().zip(caps.chunks(k)) {
             let mut pass = 0usize;
-            for r in rows {
-                let text = tasks::decode_response(ctx.tokenizer, r, ctx.ids.eos_token_id)?;
-                let dets = caption_detections(&text, im.width(), im.height());
+            for text in rows {
+                let dets = caption_detections(text, im.width(), im.height());
                 let objs = filter_detections(&dets, item.meta.tag, &th);
                 pass += evaluate(&objs, &item.meta).0 as usize;
             }
@@ -268,18 +246,18 @@ mod tests {
     #[test]
     fn contrast_is_own_likelihood_over_the_mean_of_all() {
         // −1 − log((e^−1 + e^−3) / 2) = log 2 − log(1 + e^−2).
-        let v = contrast(&[(0, -1.0), (1, -3.0)], 0).unwrap();
+        let v = contrast(&[-1.0, -3.0], 0).unwrap();
         assert!(
             (v - (2f64.ln() - (1.0 + (-2f64).exp()).ln())).abs() < 1e-12,
             "{v}"
         );
         // The other prompt's view is lower by the same logic.
-        let w = contrast(&[(0, -1.0), (1, -3.0)], 1).unwrap();
+        let w = contrast(&[-1.0, -3.0], 1).unwrap();
         assert!(w < 0.0 && v > 0.0);
         // An image that makes every prompt equally likely scores 0.
-        let z = contrast(&[(0, -2.0), (1, -2.0), (2, -2.0)], 2).unwrap();
+        let z = contrast(&[-2.0, -2.0, -2.0], 2).unwrap();
         assert!(z.abs() < 1e-12);
         // Nothing to contrast with: unscorable.
-        assert_eq!(contrast(&[(0, -1.0)], 0), None);
+        assert_eq!(contrast(&[-1.0], 0), None);
     }
 }
