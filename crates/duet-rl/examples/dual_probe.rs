@@ -16,11 +16,11 @@ use duet_eval::detector::ShapeDetector;
 use duet_eval::geneval::rules::Thresholds;
 use duet_eval::geneval::score_image;
 use duet_model::Cpu;
-use duet_model::generate::{ImageGenConfig, TextGenConfig, generate_image_tokens, generate_text};
+use duet_model::generate::{ImageGenConfig, generate_image_tokens};
 use duet_model::logprobs::{GenLogprobMode, image_logprobs, text_logprobs};
 use duet_model::prompts::JanusTokenizer;
 use duet_model::sampling::SamplingConfig;
-use duet_rl::rewards::dual::row_means;
+use duet_rl::rewards::dual::{contrast, row_means};
 use duet_rl::tasks;
 use duet_rl::trainer::data::scene_metadata;
 
@@ -102,6 +102,39 @@ fn main() {
     let th = Thresholds::default();
     let question = tasks::understanding_ids(&tok, tasks::CAPTION_QUESTION, n_img).unwrap();
     let cond = tasks::cond_image_cfg(&ids);
+    let sampled = |seed: u64| SamplingConfig {
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        seed,
+    };
+    // G images drawn for a prompt (CFG `cfg_w`), decoded.
+    let draw = |prompt: &str, seed: u64| -> Vec<image::RgbImage> {
+        let gen_cfg = ImageGenConfig {
+            num_tokens: n_img,
+            cfg_scale: cfg_w,
+            sampling: sampled(seed),
+            use_cache: true,
+            ..cond.clone()
+        };
+        let row = tasks::generation_ids(&tok, prompt).unwrap();
+        let drawn = generate_image_tokens(&model, &vec![row; g], &gen_cfg).unwrap();
+        duet_rl::eval::decode_codes(&model, &drawn).unwrap()
+    };
+    // R_G of `text` for each image: its per-token likelihood as the caption.
+    let r_g_of = |pics: &[image::RgbImage], text: &str| -> Vec<f64> {
+        let refs: Vec<&image::RgbImage> = pics.iter().collect();
+        let resp = tasks::response_ids(&tok, text, ids.eos_token_id).unwrap();
+        let lp = text_logprobs(
+            &model,
+            &vec![question.clone(); refs.len()],
+            &vec![resp; refs.len()],
+            Some(tasks::pixels(&refs, &dev)),
+            ids.pad_token_id,
+        )
+        .unwrap();
+        row_means(lp)
+    };
     let (mut su, mut sg) = (Stats::default(), Stats::default());
     // R_U(reference caption) − R_U(another scene's caption), per scene.
     let mut ref_minus_other: Vec<f64> = Vec::new();
@@ -121,29 +154,8 @@ fn main() {
             m
         };
         // Understanding: G sampled captions, R_U.
-        let text_cfg = TextGenConfig {
-            max_new_tokens: 32,
-            stop_tokens: vec![ids.eos_token_id],
-            pad_id: ids.pad_token_id,
-            sampling: SamplingConfig {
-                temperature: 1.0,
-                top_k: 0,
-                top_p: 1.0,
-                seed: k as u64,
-            },
-        };
-        let imgs = vec![&img; g];
-        let out = generate_text(
-            &model,
-            &vec![question.clone(); g],
-            Some(tasks::pixels(&imgs, &dev)),
-            &text_cfg,
-        )
-        .unwrap();
-        let caps: Vec<String> = out
-            .iter()
-            .map(|r| tasks::decode_response(&tok, r, ids.eos_token_id).unwrap())
-            .collect();
+        let caps =
+            tasks::caption_images(&model, &tok, &ids, &vec![&img; g], sampled(k as u64)).unwrap();
         let other = &scenes[(k + 97) % scenes.len()].caption;
         // DUET_RU_PROMPT=1: captions are asked as GenEval prompts
         // (duet-data's `caption_as_prompt`).
@@ -187,32 +199,8 @@ fn main() {
         let dense: Vec<f64> = ok.iter().map(|&o| o as u8 as f64).collect();
         su.add(&r_u, &ok, &dense);
         // Generation: G images from the reference caption, R_G.
-        let gen_cfg = ImageGenConfig {
-            num_tokens: n_img,
-            cfg_scale: cfg_w,
-            sampling: SamplingConfig {
-                temperature: 1.0,
-                top_k: 0,
-                top_p: 1.0,
-                seed: 1000 + k as u64,
-            },
-            use_cache: true,
-            ..cond.clone()
-        };
-        let row = tasks::generation_ids(&tok, &s.caption).unwrap();
-        let drawn = generate_image_tokens(&model, &vec![row; g], &gen_cfg).unwrap();
-        let pics = duet_rl::eval::decode_codes(&model, &drawn).unwrap();
-        let resp = tasks::response_ids(&tok, &s.caption, ids.eos_token_id).unwrap();
-        let refs: Vec<&image::RgbImage> = pics.iter().collect();
-        let lp = text_logprobs(
-            &model,
-            &vec![question.clone(); g],
-            &vec![resp; g],
-            Some(tasks::pixels(&refs, &dev)),
-            ids.pad_token_id,
-        )
-        .unwrap();
-        let r_g = row_means(lp);
+        let pics = draw(&s.caption, 1000 + k as u64);
+        let r_g = r_g_of(&pics, &s.caption);
         let res: Vec<_> = pics
             .iter()
             .map(|p| score_image(&detector, p, &meta, &th, String::new()))
@@ -241,32 +229,8 @@ fn main() {
     let kc = 4;
     for (k, it) in items.iter().take(n).enumerate() {
         let meta = &it.metadata;
-        let gen_cfg = ImageGenConfig {
-            num_tokens: n_img,
-            cfg_scale: cfg_w,
-            sampling: SamplingConfig {
-                temperature: 1.0,
-                top_k: 0,
-                top_p: 1.0,
-                seed: 5000 + k as u64,
-            },
-            use_cache: true,
-            ..cond.clone()
-        };
-        let row = tasks::generation_ids(&tok, &meta.prompt).unwrap();
-        let drawn = generate_image_tokens(&model, &vec![row; g], &gen_cfg).unwrap();
-        let pics = duet_rl::eval::decode_codes(&model, &drawn).unwrap();
-        let refs: Vec<&image::RgbImage> = pics.iter().collect();
-        let resp = tasks::response_ids(&tok, &meta.prompt, ids.eos_token_id).unwrap();
-        let lp = text_logprobs(
-            &model,
-            &vec![question.clone(); g],
-            &vec![resp; g],
-            Some(tasks::pixels(&refs, &dev)),
-            ids.pad_token_id,
-        )
-        .unwrap();
-        let r_lik = row_means(lp);
+        let pics = draw(&meta.prompt, 5000 + k as u64);
+        let r_lik = r_g_of(&pics, &meta.prompt);
         // Contrastive R_G: the prompt's likelihood against the next three
         // distinct prompts of the probe set (the batch's other prompts, as
         // `form = "contrastive"` scores them).
@@ -281,52 +245,23 @@ fn main() {
             }
         }
         let mut all = vec![r_lik.clone()];
-        for neg in &negs {
-            let r = tasks::response_ids(&tok, neg, ids.eos_token_id).unwrap();
-            let lp = text_logprobs(
-                &model,
-                &vec![question.clone(); g],
-                &vec![r; g],
-                Some(tasks::pixels(&refs, &dev)),
-                ids.pad_token_id,
-            )
-            .unwrap();
-            all.push(row_means(lp));
-        }
+        all.extend(negs.iter().map(|neg| r_g_of(&pics, neg)));
         let r_con: Vec<f64> = (0..g)
             .map(|i| {
-                let m = all.iter().map(|v| v[i]).fold(f64::NEG_INFINITY, f64::max);
-                let lme =
-                    m + (all.iter().map(|v| (v[i] - m).exp()).sum::<f64>() / all.len() as f64).ln();
-                r_lik[i] - lme
+                let scores: Vec<f64> = all.iter().map(|v| v[i]).collect();
+                contrast(&scores, 0).unwrap_or(0.0)
             })
             .collect();
-        let many: Vec<&image::RgbImage> = refs
+        let many: Vec<&image::RgbImage> = pics
             .iter()
-            .flat_map(|r| std::iter::repeat_n(*r, kc))
+            .flat_map(|r| std::iter::repeat_n(r, kc))
             .collect();
-        let caps = generate_text(
-            &model,
-            &vec![question.clone(); many.len()],
-            Some(tasks::pixels(&many, &dev)),
-            &TextGenConfig {
-                max_new_tokens: 32,
-                stop_tokens: vec![ids.eos_token_id],
-                pad_id: ids.pad_token_id,
-                sampling: SamplingConfig {
-                    temperature: 1.0,
-                    top_k: 0,
-                    top_p: 1.0,
-                    seed: 9000 + k as u64,
-                },
-            },
-        )
-        .unwrap();
+        let caps =
+            tasks::caption_images(&model, &tok, &ids, &many, sampled(9000 + k as u64)).unwrap();
         let passes: Vec<f64> = caps
             .iter()
-            .map(|r| {
-                let c = tasks::decode_response(&tok, r, ids.eos_token_id).unwrap();
-                let dets = duet_eval::caption_reader::caption_detections(&c, 64, 64);
+            .map(|c| {
+                let dets = duet_eval::caption_reader::caption_detections(c, 64, 64);
                 let objs = duet_eval::geneval::rules::filter_detections(&dets, meta.tag, &th);
                 duet_eval::geneval::rules::evaluate(&objs, meta).0 as u8 as f64
             })
