@@ -54,6 +54,8 @@ fn main() {
         cfg.vq_config.num_res_blocks = r.parse().unwrap();
     }
     let dev = Default::default();
+    // A fixed initialisation, so runs differ only in what they set.
+    <Autodiff<Cpu> as burn::tensor::backend::Backend>::seed(&dev, 0);
     let model = cfg.init::<Autodiff<Cpu>>(&dev);
     let train_set: Vec<image::RgbImage> = scenes(2000, 1).into_iter().map(|x| x.1).collect();
     let held_out = scenes(200, 2);
@@ -82,9 +84,11 @@ fn main() {
                 .and_then(|v| v.parse().ok()),
             ..Default::default()
         },
-        // DUET_VQ_ZERO=1: zeroed residual branches, frozen; =train: trained.
+        // DUET_VQ_ZERO=1: zeroed residual branches, frozen; =train: trained;
+        // =dec: the decoder's trained, the encoder's frozen.
         zero_init_residual: std::env::var("DUET_VQ_ZERO").is_ok(),
         freeze_residual: std::env::var("DUET_VQ_ZERO").is_ok_and(|v| v != "train"),
+        train_decoder_residual: std::env::var("DUET_VQ_ZERO").is_ok_and(|v| v == "dec"),
         foreground_weight: std::env::var("DUET_VQ_FG")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -113,6 +117,7 @@ fn main() {
     // Exact-scene recovery on reconstructions (through codes, as generation decodes).
     let det = duet_eval::detector::ShapeDetector::new(&world());
     let mut exact = 0;
+    let mut why = [0f64; 5];
     // How consistently codes name patch contents: H(code | patch) in nats.
     let mut by_patch: std::collections::HashMap<Vec<u8>, std::collections::HashMap<i64, usize>> =
         Default::default();
@@ -145,11 +150,49 @@ fn main() {
             out.save(format!("/tmp/vqdump_{n}_b.png")).unwrap();
         }
         use duet_eval::detector::Detector;
-        if duet_eval::detector::match_scene(&det.detect(&out), scene, 2.0)
-            == duet_eval::detector::SceneMatch::Exact
-        {
-            exact += 1;
+        // Where the error is (DUET_VQ_WHY=1): background pixels, and the
+        // image after removing its mean background offset (a tint).
+        if std::env::var("DUET_VQ_WHY").is_ok() {
+            let bg = img.get_pixel(0, 0).0;
+            let mut off = [0f64; 3];
+            let mut nbg = 0usize;
+            for (a, b) in img.pixels().zip(out.pixels()) {
+                if a.0 == bg {
+                    nbg += 1;
+                    for c in 0..3 {
+                        off[c] += b.0[c] as f64 - a.0[c] as f64;
+                    }
+                }
+            }
+            off.iter_mut().for_each(|o| *o /= nbg.max(1) as f64);
+            for (a, b) in img.pixels().zip(out.pixels()) {
+                for c in 0..3 {
+                    let d = b.0[c] as f64 - a.0[c] as f64;
+                    why[0] += d * d;
+                    why[1] += (d - off[c]).powi(2);
+                    if a.0 == bg {
+                        why[2] += d * d;
+                    }
+                }
+            }
+            why[3] += (64 * 64 * 3) as f64;
+            why[4] += (nbg * 3) as f64;
         }
+        match duet_eval::detector::match_scene(&det.detect(&out), scene, 2.0) {
+            duet_eval::detector::SceneMatch::Exact => exact += 1,
+            // What the detector missed (DUET_VQ_WHY=1): the failure modes.
+            miss if std::env::var("DUET_VQ_WHY").is_ok() => println!("miss: {miss:?}"),
+            _ => {}
+        }
+    }
+    if why[3] > 0.0 {
+        let p = |mse: f64| 10.0 * (255.0f64 * 255.0 / mse).log10();
+        println!(
+            "8-bit PSNR {:.2} dB, without each image's background offset {:.2} dB, background pixels only {:.2} dB",
+            p(why[0] / why[3]),
+            p(why[1] / why[3]),
+            p(why[2] / why[4])
+        );
     }
     let total: usize = by_patch.values().flat_map(|m| m.values()).sum();
     let h: f64 = by_patch

@@ -53,6 +53,10 @@ pub struct ResnetBlock<B: Backend> {
     pub conv2: Conv2d<B>,
     /// 1×1 projection when the channel count changes.
     pub nin_shortcut: Option<Conv2d<B>>,
+    /// The residual branch is held at zero (a frozen, zero-initialised
+    /// `conv2`): skip it, same output for a third of the compute. Not a
+    /// parameter and not stored; set by VQ training only.
+    pub skip_branch: bool,
 }
 
 impl<B: Backend> ResnetBlock<B> {
@@ -63,17 +67,21 @@ impl<B: Backend> ResnetBlock<B> {
             norm2: group_norm(cout, device),
             conv2: conv(cout, cout, 3, device),
             nin_shortcut: (cin != cout).then(|| conv(cin, cout, 1, device)),
+            skip_branch: false,
         }
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let h = self.conv1.forward(silu(norm(&self.norm1, x.clone())));
-        let h = self.conv2.forward(silu(norm(&self.norm2, h)));
-        let s = match &self.nin_shortcut {
+        let shortcut = |x| match &self.nin_shortcut {
             Some(c) => c.forward(x),
             None => x,
         };
-        s + h
+        if self.skip_branch {
+            return shortcut(x);
+        }
+        let h = self.conv1.forward(silu(norm(&self.norm1, x.clone())));
+        let h = self.conv2.forward(silu(norm(&self.norm2, h)));
+        shortcut(x) + h
     }
 }
 
@@ -85,6 +93,9 @@ pub struct AttnBlock<B: Backend> {
     pub k: Conv2d<B>,
     pub v: Conv2d<B>,
     pub proj_out: Conv2d<B>,
+    /// `proj_out` is held at zero: the block is the identity (see
+    /// [`ResnetBlock::skip_branch`]).
+    pub skip_branch: bool,
 }
 
 impl<B: Backend> AttnBlock<B> {
@@ -95,10 +106,14 @@ impl<B: Backend> AttnBlock<B> {
             k: conv(c, c, 1, device),
             v: conv(c, c, 1, device),
             proj_out: conv(c, c, 1, device),
+            skip_branch: false,
         }
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if self.skip_branch {
+            return x;
+        }
         let [b, c, h, w] = x.dims();
         let n = norm(&self.norm, x.clone());
         let flat = |t: Tensor<B, 4>| t.reshape([b, c, h * w]);
@@ -176,5 +191,37 @@ impl<B: Backend> MidBlock<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.block_2
             .forward(self.attn_1.forward(self.block_1.forward(x)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Cpu;
+
+    /// A skipped branch is exactly the zeroed branch it stands for, and a
+    /// branch that is not zero is not skipped by default.
+    #[test]
+    fn skipping_a_zeroed_branch_changes_no_output() {
+        let dev = Default::default();
+        let x = Tensor::<Cpu, 4>::random([2, 32, 8, 8], burn::tensor::Distribution::Default, &dev);
+        let mut r = ResnetBlock::<Cpu>::new(32, 64, &dev);
+        let full = r.forward(x.clone());
+        let zero = |t: Tensor<Cpu, 4>| t.zeros_like();
+        r.conv2.weight = r.conv2.weight.map(zero);
+        r.conv2.bias = r.conv2.bias.map(|b| b.map(|t| t.zeros_like()));
+        let zeroed = r.forward(x.clone());
+        r.skip_branch = true;
+        let skipped = r.forward(x.clone());
+        zeroed.to_data().assert_eq(&skipped.to_data(), true);
+        assert!(full.sub(zeroed).abs().max().into_scalar() > 1e-4);
+
+        let mut a = AttnBlock::<Cpu>::new(64, &dev);
+        let y = Tensor::<Cpu, 4>::random([2, 64, 4, 4], burn::tensor::Distribution::Default, &dev);
+        a.proj_out.weight = a.proj_out.weight.map(zero);
+        a.proj_out.bias = a.proj_out.bias.map(|b| b.map(|t| t.zeros_like()));
+        let zeroed = a.forward(y.clone());
+        a.skip_branch = true;
+        a.forward(y.clone()).to_data().assert_eq(&zeroed.to_data(), true);
     }
 }

@@ -58,6 +58,10 @@ pub struct VqTrainConfig {
     /// recipe's budget it learns faster than the deep one (measured in
     /// docs/pretraining.md).
     pub freeze_residual: bool,
+    /// With `freeze_residual`: train the decoder's zeroed branches anyway
+    /// (the encoder's stay frozen), so the decoder can paint sub-patch
+    /// detail that a linear stack cannot.
+    pub train_decoder_residual: bool,
     pub seed: u64,
     /// Checkpoint every this many steps (0 = only at the end).
     pub save_steps: usize,
@@ -84,6 +88,7 @@ impl Default for VqTrainConfig {
             restart_until: 0.7,
             zero_init_residual: false,
             freeze_residual: false,
+            train_decoder_residual: false,
             seed: 0,
             save_steps: 0,
             save_total_limit: 2,
@@ -161,8 +166,16 @@ pub fn train<B: AutodiffBackend>(
     }
     // Frozen branches are frozen again after a resume: loaded parameters
     // are trainable (and still zero, so this changes no value).
-    if cfg.zero_init_residual && (start == 0 || cfg.freeze_residual) {
-        model.vqmodel = super::vq_init::zero_residuals(model.vqmodel, cfg.freeze_residual);
+    if cfg.zero_init_residual {
+        let freeze_decoder = cfg.freeze_residual && !cfg.train_decoder_residual;
+        // At the start every side is zeroed; after a resume only the frozen
+        // sides (their loaded branches are zero) are frozen again.
+        let side = |freeze: bool| (start == 0 || freeze).then_some(freeze);
+        model.vqmodel = super::vq_init::zero_residuals(
+            model.vqmodel,
+            side(cfg.freeze_residual),
+            side(freeze_decoder),
+        );
     }
     let restart_stop = (cfg.restart_until * cfg.max_steps as f64) as usize;
     let mut code_accuracy = f64::NAN;

@@ -2,45 +2,60 @@
 
 use burn::prelude::*;
 use duet_model::vq::VqVae;
+use duet_model::vq::blocks::{AttnBlock, MidBlock, ResnetBlock};
 
-/// The VQ with every residual branch zeroed (see
-/// [`super::vq::VqTrainConfig::zero_init_residual`]), trainable or frozen
-/// (`freeze`; also applied again after a resume, since a loaded parameter
-/// is always trainable).
-pub(crate) fn zero_residuals<B: Backend>(mut vq: VqVae<B>, freeze: bool) -> VqVae<B> {
-    use duet_model::vq::blocks::{AttnBlock, ResnetBlock};
-    // `zeros_like` gives a tensor that requires no gradient and `map` takes
-    // the flag from the new tensor: the branch is frozen unless asked back.
-    let zero = |t: Tensor<B, 4>| {
-        let z = t.zeros_like();
-        if freeze { z } else { z.require_grad() }
-    };
-    let zero1 = |t: Tensor<B, 1>| {
-        let z = t.zeros_like();
-        if freeze { z } else { z.require_grad() }
-    };
-    let res = |mut r: ResnetBlock<B>| {
-        r.conv2.weight = r.conv2.weight.map(zero);
-        r.conv2.bias = r.conv2.bias.map(|b| b.map(zero1));
-        r
-    };
-    let attn = |mut a: AttnBlock<B>| {
-        a.proj_out.weight = a.proj_out.weight.map(zero);
-        a.proj_out.bias = a.proj_out.bias.map(|b| b.map(zero1));
-        a
-    };
-    for m in [&mut vq.encoder.mid, &mut vq.decoder.mid] {
-        m.block_1 = res(m.block_1.clone());
-        m.block_2 = res(m.block_2.clone());
-        m.attn_1 = attn(m.attn_1.clone());
+/// The VQ with the residual branches of each side zeroed (see
+/// [`super::vq::VqTrainConfig::zero_init_residual`]): per side `None`
+/// leaves it as it is, `Some(true)` zeroes and freezes it (also applied
+/// again after a resume, since a loaded parameter is always trainable),
+/// `Some(false)` zeroes it trainable. Frozen branches are skipped in the
+/// forward pass: they add exactly zero.
+pub(crate) fn zero_residuals<B: Backend>(
+    mut vq: VqVae<B>,
+    encoder: Option<bool>,
+    decoder: Option<bool>,
+) -> VqVae<B> {
+    if let Some(freeze) = encoder {
+        vq.encoder.mid = zero_mid(vq.encoder.mid, freeze);
+        for level in &mut vq.encoder.down {
+            level.block = level.block.drain(..).map(|r| zero_res(r, freeze)).collect();
+            level.attn = level.attn.drain(..).map(|a| zero_attn(a, freeze)).collect();
+        }
     }
-    for level in &mut vq.encoder.down {
-        level.block = level.block.drain(..).map(res).collect();
-        level.attn = level.attn.drain(..).map(attn).collect();
-    }
-    for level in &mut vq.decoder.up {
-        level.block = level.block.drain(..).map(res).collect();
-        level.attn = level.attn.drain(..).map(attn).collect();
+    if let Some(freeze) = decoder {
+        vq.decoder.mid = zero_mid(vq.decoder.mid, freeze);
+        for level in &mut vq.decoder.up {
+            level.block = level.block.drain(..).map(|r| zero_res(r, freeze)).collect();
+            level.attn = level.attn.drain(..).map(|a| zero_attn(a, freeze)).collect();
+        }
     }
     vq
+}
+
+fn zero_mid<B: Backend>(mut m: MidBlock<B>, freeze: bool) -> MidBlock<B> {
+    m.block_1 = zero_res(m.block_1, freeze);
+    m.block_2 = zero_res(m.block_2, freeze);
+    m.attn_1 = zero_attn(m.attn_1, freeze);
+    m
+}
+
+fn zero_res<B: Backend>(mut r: ResnetBlock<B>, freeze: bool) -> ResnetBlock<B> {
+    r.conv2.weight = r.conv2.weight.map(|t| zero(t, freeze));
+    r.conv2.bias = r.conv2.bias.map(|b| b.map(|t| zero(t, freeze)));
+    r.skip_branch = freeze;
+    r
+}
+
+fn zero_attn<B: Backend>(mut a: AttnBlock<B>, freeze: bool) -> AttnBlock<B> {
+    a.proj_out.weight = a.proj_out.weight.map(|t| zero(t, freeze));
+    a.proj_out.bias = a.proj_out.bias.map(|b| b.map(|t| zero(t, freeze)));
+    a.skip_branch = freeze;
+    a
+}
+
+/// `zeros_like` gives a tensor that requires no gradient and `map` takes
+/// the flag from the new tensor: the branch is frozen unless asked back.
+fn zero<B: Backend, const D: usize>(t: Tensor<B, D>, freeze: bool) -> Tensor<B, D> {
+    let z = t.zeros_like();
+    if freeze { z } else { z.require_grad() }
 }

@@ -118,12 +118,12 @@ fn patch_kmeans_codes_name_patches_and_its_codebook_starts_from_their_content() 
 
 #[test]
 fn patch_kmeans_training_resumes_to_the_same_weights_with_trained_or_frozen_branches() {
-    for freeze in [false, true] {
-        kill_and_resume(freeze);
+    for (freeze, train_decoder) in [(false, false), (true, false), (true, true)] {
+        kill_and_resume(freeze, train_decoder);
     }
 }
 
-fn kill_and_resume(freeze: bool) {
+fn kill_and_resume(freeze: bool, train_decoder: bool) {
     let images = small_images(16);
     let dev = Default::default();
     let model_cfg = small();
@@ -134,6 +134,7 @@ fn kill_and_resume(freeze: bool) {
         save_steps: 2,
         zero_init_residual: true,
         freeze_residual: freeze,
+        train_decoder_residual: train_decoder,
         ..Default::default()
     };
     let weights = |m: &Janus<Autodiff<Cpu>>| -> Vec<f32> {
@@ -187,22 +188,20 @@ fn kill_and_resume(freeze: bool) {
     assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
     // Zero-initialised residual branches train unless frozen (they once
     // stayed frozen by accident: `zeros_like` drops `require_grad`).
-    let branch: Vec<f32> = whole
-        .vqmodel
-        .decoder
-        .mid
-        .block_1
-        .conv2
-        .weight
-        .val()
-        .inner()
-        .into_data()
-        .to_vec()
-        .unwrap();
+    let nonzero = |c: &burn::nn::conv::Conv2d<Autodiff<Cpu>>| {
+        let v: Vec<f32> = c.weight.val().inner().into_data().to_vec().unwrap();
+        v.iter().any(|v| *v != 0.0)
+    };
+    let vq = &whole.vqmodel;
     assert_eq!(
-        branch.iter().any(|v| *v != 0.0),
+        nonzero(&vq.decoder.mid.block_1.conv2),
+        !freeze || train_decoder,
+        "decoder.mid.block_1.conv2 (freeze_residual = {freeze}, train_decoder_residual = {train_decoder})"
+    );
+    assert_eq!(
+        nonzero(&vq.encoder.mid.block_1.conv2),
         !freeze,
-        "decoder.mid.block_1.conv2 (freeze_residual = {freeze})"
+        "encoder.mid.block_1.conv2 (freeze_residual = {freeze})"
     );
 
     let b = tempfile::tempdir().unwrap();
