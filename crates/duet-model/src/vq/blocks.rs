@@ -222,6 +222,8 @@ mod tests {
         a.proj_out.bias = a.proj_out.bias.map(|b| b.map(|t| t.zeros_like()));
         let zeroed = a.forward(y.clone());
         a.skip_branch = true;
-        a.forward(y.clone()).to_data().assert_eq(&zeroed.to_data(), true);
+        a.forward(y.clone())
+            .to_data()
+            .assert_eq(&zeroed.to_data(), true);
     }
 }

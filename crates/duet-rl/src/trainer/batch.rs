@@ -179,9 +179,13 @@ pub fn collect<B: Backend>(
             .map(|(k, g)| (base + k, g.item))
             .collect();
         let round_seed = seed.wrapping_add(round as u64 * 7_919);
-        let ur = if und_items.is_empty() {
-            Vec::new()
-        } else {
+        // The two tasks' rollouts on two threads: burn-flex runs an op on
+        // the calling thread, and the rollouts are independent (own seeds),
+        // so this gives the same samples in about the time of the longer.
+        let und_rollout = || -> Result<Vec<UndRollout>> {
+            if und_items.is_empty() {
+                return Ok(Vec::new());
+            }
             let items: Vec<usize> = und_items.iter().map(|x| x.1).collect();
             rollout::understanding(
                 ctx.policy,
@@ -191,11 +195,12 @@ pub fn collect<B: Backend>(
                 &items,
                 cfg,
                 round_seed,
-            )?
+            )
         };
-        let gr = if gen_items.is_empty() {
-            Vec::new()
-        } else {
+        let gen_rollout = || -> Result<Vec<GenRollout>> {
+            if gen_items.is_empty() {
+                return Ok(Vec::new());
+            }
             let items: Vec<usize> = gen_items.iter().map(|x| x.1).collect();
             rollout::generation(
                 ctx.policy,
@@ -205,8 +210,24 @@ pub fn collect<B: Backend>(
                 &items,
                 cfg,
                 round_seed ^ 0xA5A5,
-            )?
+            )
         };
+        let (ur, gr) = if und_items.is_empty() || gen_items.is_empty() {
+            (und_rollout(), gen_rollout())
+        } else {
+            std::thread::scope(|s| {
+                let h = s.spawn(gen_rollout);
+                let ur = und_rollout();
+                let gr = h.join().unwrap_or_else(|p| {
+                    Err(crate::error::RlError::Data(format!(
+                        "the generation rollout thread panicked: {}",
+                        crate::parallel::panic_message(&p)
+                    )))
+                });
+                (ur, gr)
+            })
+        };
+        let (ur, gr) = (ur?, gr?);
         rollout_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let g = cfg.num_generations;
