@@ -182,18 +182,31 @@ pub fn evaluate_with<B: Backend>(
     let mut by_type: BTreeMap<String, Tally> = BTreeMap::new();
     let mut mc_outputs = Vec::with_capacity(mc.len());
     let mut unparsed = 0;
-    for chunk in mc.chunks(cfg.batch_size.max(1)) {
-        let prompts = chunk
-            .iter()
-            .map(|(item, _)| tasks::understanding_ids(tok, &tasks::mc_question(item), n_img))
-            .collect::<Result<Vec<_>>>()?;
-        let images: Vec<&RgbImage> = chunk.iter().map(|(_, img)| img).collect();
-        let out = generate_text(
-            model,
-            &prompts,
-            Some(tasks::pixels(&images, &device)),
-            &text_cfg,
-        )?;
+    let bs = cfg.batch_size.max(1);
+    // Chunks on both cores: answers are greedy and each image chunk is
+    // seeded by its index, so the report does not depend on the threads.
+    let answers = crate::parallel::chunks_on_two(
+        mc,
+        bs,
+        |_, chunk| {
+            let prompts = chunk
+                .iter()
+                .map(|(item, _)| tasks::understanding_ids(tok, &tasks::mc_question(item), n_img))
+                .collect::<Result<Vec<_>>>()?;
+            let images: Vec<&RgbImage> = chunk.iter().map(|(_, img)| img).collect();
+            Ok(generate_text(
+                model,
+                &prompts,
+                Some(tasks::pixels(&images, &device)),
+                &text_cfg,
+            )?)
+        },
+        &mut |n| {
+            done += n;
+            progress(done, total);
+        },
+    )?;
+    for (chunk, out) in mc.chunks(bs).zip(answers) {
         for ((item, _), resp) in chunk.iter().zip(out) {
             let text = tasks::decode_response(tok, &resp, ids.eos_token_id)?;
             let pred = raw_prediction(item, text.clone());
@@ -221,8 +234,6 @@ pub fn evaluate_with<B: Backend>(
                 ));
             }
         }
-        done += chunk.len();
-        progress(done, total);
     }
     let mut all = Tally::default();
     by_type.values().for_each(|t| all.merge(*t));
@@ -235,24 +246,32 @@ pub fn evaluate_with<B: Backend>(
         .iter()
         .flat_map(|m| std::iter::repeat_n(m, cfg.images_per_prompt))
         .collect();
-    for (c, chunk) in jobs.chunks(cfg.batch_size.max(1)).enumerate() {
-        let rows = chunk
-            .iter()
-            .map(|m| tasks::generation_ids(tok, &m.prompt))
-            .collect::<Result<Vec<_>>>()?;
-        let gen_cfg = image_cfg(cfg, ids, n_img, cfg.seed.wrapping_add(c as u64));
-        let codes = generate_image_tokens(model, &rows, &gen_cfg)?;
-        let decoded = decode_codes(model, &codes)?;
+    let drawn = crate::parallel::chunks_on_two(
+        &jobs,
+        bs,
+        |c, chunk| {
+            let rows = chunk
+                .iter()
+                .map(|m| tasks::generation_ids(tok, &m.prompt))
+                .collect::<Result<Vec<_>>>()?;
+            let gen_cfg = image_cfg(cfg, ids, n_img, cfg.seed.wrapping_add(c as u64));
+            let codes = generate_image_tokens(model, &rows, &gen_cfg)?;
+            decode_codes(model, &codes)
+        },
+        &mut |n| {
+            done += n;
+            progress(done, total);
+        },
+    )?;
+    for (c, (chunk, decoded)) in jobs.chunks(bs).zip(drawn).enumerate() {
         for (k, (m, img)) in chunk.iter().zip(decoded).enumerate() {
             // GenEval's layout: `<prompt:05>/samples/<sample:04>.png`.
-            let j = c * cfg.batch_size.max(1) + k;
+            let j = c * bs + k;
             let ipp = cfg.images_per_prompt.max(1);
             let name = format!("{:05}/samples/{:04}.png", j / ipp, j % ipp);
             results.push(score_image(&detector, &img, m, &th, name));
             images.push(((*m).clone(), img));
         }
-        done += chunk.len();
-        progress(done, total);
     }
     let captions = if n_cap > 0 {
         Some(evaluate_captions(

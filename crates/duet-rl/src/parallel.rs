@@ -26,6 +26,57 @@ pub type Part<B, T> = Result<(Option<Tensor<B, 1>>, T)>;
 /// Gradients a part computed itself (`None`: none) and its output.
 pub type GradPart<T> = Result<(Option<GradientsParams>, T)>;
 
+/// `f(c, chunk)` for every chunk `c` of `items` (chunks of `size`), the
+/// first half of the chunks on this thread and the second half on another,
+/// results in chunk order. A chunk's result may depend only on its index
+/// and items (seed it from `c`), so it does not matter which thread ran it.
+/// `done(n)` reports progress on this thread: after each of its chunks, and
+/// once for the other thread's items when it has finished.
+pub fn chunks_on_two<T, R, F>(
+    items: &[T],
+    size: usize,
+    f: F,
+    done: &mut dyn FnMut(usize),
+) -> Result<Vec<R>>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(usize, &[T]) -> Result<R> + Sync,
+{
+    let chunks: Vec<&[T]> = items.chunks(size.max(1)).collect();
+    let cut = chunks.len().div_ceil(2);
+    let (first, second) = chunks.split_at(cut);
+    let (mine, theirs) = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            second
+                .iter()
+                .enumerate()
+                .map(|(k, c)| f(cut + k, c))
+                .collect::<Result<Vec<R>>>()
+        });
+        let mine = first
+            .iter()
+            .enumerate()
+            .map(|(c, chunk)| {
+                let r = f(c, chunk);
+                done(chunk.len());
+                r
+            })
+            .collect::<Result<Vec<R>>>();
+        let theirs = h.join().unwrap_or_else(|p| {
+            Err(RlError::Data(format!(
+                "a worker thread panicked: {}",
+                panic_message(&p)
+            )))
+        });
+        (mine, theirs)
+    });
+    let mut out = mine?;
+    out.extend(theirs?);
+    done(second.iter().map(|c| c.len()).sum());
+    Ok(out)
+}
+
 /// The message of a thread's panic payload.
 pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
     p.downcast_ref::<String>()
@@ -129,6 +180,35 @@ mod tests {
             .into_data()
             .to_vec()
             .unwrap()
+    }
+
+    #[test]
+    fn chunks_on_two_keeps_chunk_order_and_reports_every_item() {
+        let items: Vec<u32> = (0..11).collect();
+        let mut seen = 0;
+        let out = chunks_on_two(
+            &items,
+            3,
+            |c, chunk| Ok((c, chunk.iter().sum::<u32>())),
+            &mut |n| seen += n,
+        )
+        .unwrap();
+        assert_eq!(out, vec![(0, 3), (1, 12), (2, 21), (3, 19)]);
+        assert_eq!(seen, 11);
+        let err = chunks_on_two(
+            &items,
+            3,
+            |c, _| {
+                if c == 3 {
+                    Err(RlError::Data("chunk 3 failed".into()))
+                } else {
+                    Ok(c)
+                }
+            },
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("chunk 3 failed"), "{err}");
     }
 
     #[test]

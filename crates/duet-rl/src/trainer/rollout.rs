@@ -162,33 +162,46 @@ pub fn generation<B: Backend>(
 ) -> Result<Vec<GenRollout>> {
     let n_img = tasks::image_tokens(model);
     let rows = group_rows(items, cfg.num_generations);
-    let mut out = Vec::with_capacity(rows.len());
-    // CFG doubles the rows of each forward pass.
-    let per = (cfg.micro_batch_size / if cfg.cfg_weight != 1.0 { 2 } else { 1 }).max(1);
-    for (c, chunk) in rows.chunks(per).enumerate() {
-        let prompts = chunk
-            .iter()
-            .map(|&i| tasks::generation_ids(tok, &data.generation[i].meta.prompt))
-            .collect::<Result<Vec<_>>>()?;
-        let gen_cfg = image_cfg(
-            n_img,
-            ids,
-            cfg,
-            seed.wrapping_add(1_000_003 * (c as u64 + 1)),
-        );
-        let (codes, lps) = generate_image_tokens_scored(model, &prompts, &gen_cfg)?;
-        let images = decode_codes(model, &codes)?;
-        for ((((&item, prompt), codes), image), sampler_logp) in
-            chunk.iter().zip(prompts).zip(codes).zip(images).zip(lps)
-        {
-            out.push(GenRollout {
-                item,
-                prompt,
-                codes,
-                image,
-                sampler_logp,
-            });
-        }
-    }
+    // CFG doubles the rows of each forward pass; at least two chunks, so a
+    // step's images are drawn on both cores (each chunk seeded by its index).
+    let per = (cfg.micro_batch_size / if cfg.cfg_weight != 1.0 { 2 } else { 1 })
+        .min(rows.len().div_ceil(2))
+        .max(1);
+    let chunks = crate::parallel::chunks_on_two(
+        &rows,
+        per,
+        |c, chunk| {
+            let prompts = chunk
+                .iter()
+                .map(|&i| tasks::generation_ids(tok, &data.generation[i].meta.prompt))
+                .collect::<Result<Vec<_>>>()?;
+            let gen_cfg = image_cfg(
+                n_img,
+                ids,
+                cfg,
+                seed.wrapping_add(1_000_003 * (c as u64 + 1)),
+            );
+            let (codes, lps) = generate_image_tokens_scored(model, &prompts, &gen_cfg)?;
+            let images = decode_codes(model, &codes)?;
+            Ok(chunk
+                .iter()
+                .zip(prompts)
+                .zip(codes)
+                .zip(images)
+                .zip(lps)
+                .map(
+                    |((((&item, prompt), codes), image), sampler_logp)| GenRollout {
+                        item,
+                        prompt,
+                        codes,
+                        image,
+                        sampler_logp,
+                    },
+                )
+                .collect::<Vec<_>>())
+        },
+        &mut |_| {},
+    )?;
+    let out: Vec<GenRollout> = chunks.into_iter().flatten().collect();
     Ok(out)
 }
