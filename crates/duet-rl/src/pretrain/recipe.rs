@@ -292,3 +292,28 @@ pub fn load_base<B: burn::prelude::Backend>(
         })?;
     Ok((cfg, ids, model))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shipped recipe parses (unknown keys are errors), and the
+    /// candidate next default trains the decoder's branches.
+    #[test]
+    fn shipped_recipes_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../recipes");
+        for name in [
+            "shapeworld-base.toml",
+            "shapeworld-base-next.toml",
+            "shapeworld-long.toml",
+            "demo/quick.toml",
+        ] {
+            let r = Recipe::from_file(&dir.join(name));
+            assert!(r.is_ok(), "{name}: {:?}", r.err());
+        }
+        let next = Recipe::from_file(&dir.join("shapeworld-base-next.toml")).unwrap();
+        assert!(next.vq.train_decoder_residual && next.vq.freeze_residual);
+        let base = Recipe::from_file(&dir.join("shapeworld-base.toml")).unwrap();
+        assert!(!base.vq.train_decoder_residual);
+    }
+}
