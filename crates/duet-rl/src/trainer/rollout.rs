@@ -202,6 +202,5 @@ pub fn generation<B: Backend>(
         },
         &mut |_| {},
     )?;
-    let out: Vec<GenRollout> = chunks.into_iter().flatten().collect();
-    Ok(out)
+    Ok(chunks.into_iter().flatten().collect())
 }
