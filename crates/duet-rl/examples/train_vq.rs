@@ -159,17 +159,17 @@ fn main() {
             for (a, b) in img.pixels().zip(out.pixels()) {
                 if a.0 == bg {
                     nbg += 1;
-                    for c in 0..3 {
-                        off[c] += b.0[c] as f64 - a.0[c] as f64;
+                    for (o, (x, y)) in off.iter_mut().zip(b.0.iter().zip(a.0)) {
+                        *o += *x as f64 - y as f64;
                     }
                 }
             }
             off.iter_mut().for_each(|o| *o /= nbg.max(1) as f64);
             for (a, b) in img.pixels().zip(out.pixels()) {
-                for c in 0..3 {
-                    let d = b.0[c] as f64 - a.0[c] as f64;
+                for (o, (x, y)) in off.iter().zip(b.0.iter().zip(a.0)) {
+                    let d = *x as f64 - y as f64;
                     why[0] += d * d;
-                    why[1] += (d - off[c]).powi(2);
+                    why[1] += (d - o).powi(2);
                     if a.0 == bg {
                         why[2] += d * d;
                     }
