@@ -18,18 +18,26 @@ pub(crate) fn zero_residuals<B: Backend>(
     if let Some(freeze) = encoder {
         vq.encoder.mid = zero_mid(vq.encoder.mid, freeze);
         for level in &mut vq.encoder.down {
-            level.block = level.block.drain(..).map(|r| zero_res(r, freeze)).collect();
-            level.attn = level.attn.drain(..).map(|a| zero_attn(a, freeze)).collect();
+            zero_level(&mut level.block, &mut level.attn, freeze);
         }
     }
     if let Some(freeze) = decoder {
         vq.decoder.mid = zero_mid(vq.decoder.mid, freeze);
         for level in &mut vq.decoder.up {
-            level.block = level.block.drain(..).map(|r| zero_res(r, freeze)).collect();
-            level.attn = level.attn.drain(..).map(|a| zero_attn(a, freeze)).collect();
+            zero_level(&mut level.block, &mut level.attn, freeze);
         }
     }
     vq
+}
+
+/// One resolution level (encoder `down` or decoder `up`).
+fn zero_level<B: Backend>(
+    block: &mut Vec<ResnetBlock<B>>,
+    attn: &mut Vec<AttnBlock<B>>,
+    freeze: bool,
+) {
+    *block = block.drain(..).map(|r| zero_res(r, freeze)).collect();
+    *attn = attn.drain(..).map(|a| zero_attn(a, freeze)).collect();
 }
 
 fn zero_mid<B: Backend>(mut m: MidBlock<B>, freeze: bool) -> MidBlock<B> {
