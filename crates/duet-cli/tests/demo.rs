@@ -57,6 +57,25 @@ fn quick_demo_then_inference_commands() {
     let after = json(&run.join("rl/eval_after.json"));
     let overall = after["geneval"]["overall"].as_f64().unwrap();
     assert!(html.contains(&format!("{overall:.3}")));
+    // The RL's "before" is the base's report, which the RL run would have
+    // repeated: one RL step with its own start evaluation agrees.
+    assert!(log.contains("before: the base's evaluation"), "{log}");
+    let own = tmp.path().join("rl-own-before");
+    ok(duet(&[
+        "rl",
+        "--config",
+        p(&run.join("rl.toml")),
+        "--base",
+        p(&run),
+        "--output-dir",
+        p(&own),
+        "--max-steps",
+        "1",
+    ]));
+    assert_eq!(
+        json(&own.join("eval_before.json")),
+        json(&run.join("rl/eval_before.json"))
+    );
     let timings = json(&run.join("timings.json"));
     assert_eq!(timings["stages"].as_object().unwrap().len(), 4);
 

@@ -72,6 +72,52 @@ fn materialise(path: PathBuf, text: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Seeds `rl/eval_before.json` with the base's held-out evaluation from
+/// `report.json` when the RL run would repeat it exactly — the same model
+/// (the base's SFT checkpoint), split (`test`) and evaluation settings; it
+/// is seeded, so re-running it (~30 s) gives the same numbers. Returns
+/// whether the RL run can skip its start evaluation.
+fn reuse_base_eval(out: &Path, recipe: &Path, rl_cfg: &Path, rl_dir: &Path) -> Result<bool> {
+    let before = rl_dir.join("eval_before.json");
+    let report = out.join("report.json");
+    let rl = duet_rl::trainer::config::RlConfig::from_file(rl_cfg)?;
+    let recipe = duet_rl::pretrain::recipe::Recipe::from_file(recipe)?;
+    let same = rl.eval_on_start
+        && rl.model_name_or_path.is_none()
+        && rl.dataset.is_none()
+        && rl.final_eval_split == "test"
+        && rl.final_eval == recipe.eval;
+    if !same || !report.is_file() {
+        return Ok(false);
+    }
+    if before.is_file() {
+        return Ok(true);
+    }
+    let text = std::fs::read_to_string(&report)
+        .with_context(|| format!("reading {}", report.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", report.display()))?;
+    let base = v
+        .get("base")
+        .with_context(|| format!("{}: no `base` evaluation", report.display()))?;
+    let field = |k: &str| base.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    let eval = serde_json::json!({
+        "mc_accuracy": field("mc_accuracy"),
+        "mc_by_type": field("mc_by_type"),
+        "mc_unparsed": field("mc_unparsed"),
+        "geneval": field("geneval"),
+        "captions": field("captions"),
+    });
+    std::fs::create_dir_all(rl_dir).with_context(|| format!("creating {}", rl_dir.display()))?;
+    let text = serde_json::to_string_pretty(&eval).expect("plain data");
+    duet_data::io::write_atomic(&before, text.as_bytes())?;
+    eprintln!(
+        "    before: the base's evaluation in {} (same model, split and settings)",
+        report.display()
+    );
+    Ok(true)
+}
+
 fn s(p: &Path) -> String {
     p.display().to_string()
 }
@@ -202,6 +248,9 @@ pub fn run(a: DemoArgs, backend: crate::backend::BackendKind) -> Result<()> {
         ];
         if duet_rl::checkpoint::latest(&rl_dir)?.is_some() {
             argv.push("--resume".into());
+        }
+        if reuse_base_eval(&out, &recipe, &rl_cfg, &rl_dir)? {
+            argv.push("--no-eval-on-start".into());
         }
         duet(backend, &argv)
     })?;

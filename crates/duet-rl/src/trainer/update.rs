@@ -161,6 +161,9 @@ pub(super) fn nonfinite(what: &str, detail: String) -> RlError {
     }
 }
 
+/// Each micro-batch's log-probs on the host, with their `[rows, tokens]` shape.
+type HostChunks = Vec<(Vec<f32>, [usize; 2])>;
+
 /// GRPO-family update(s): `num_iterations` optimiser steps on one batch of
 /// experience. `apply(grads)` performs one optimiser step and returns the
 /// updated model and the gradient norm.
@@ -182,29 +185,52 @@ pub fn grpo<B: AutodiffBackend>(
         }
     };
     // Rollout-time log-probs, when the policy will move before they are
-    // used, and the reference's, when there is a KL term.
+    // used, and the reference's, when there is a KL term: each task's on its
+    // own thread, as the update's (no-grad forwards; burn-flex runs an op on
+    // the calling thread).
     let store_old = cfg.num_iterations > 1;
-    let mut old: Vec<Vec<(Vec<f32>, [usize; 2])>> = Vec::new();
-    let mut reference: Vec<Vec<(Vec<f32>, [usize; 2])>> = Vec::new();
-    for (task, chunks, _, _) in &plan {
-        let mut o = Vec::new();
-        let mut r = Vec::new();
+    let frozen = if cfg.beta != 0.0 {
+        Some(
+            ctx.frozen
+                .ok_or_else(|| nonfinite("setup", "beta > 0 without a reference model".into()))?,
+        )
+    } else {
+        None
+    };
+    let fixed_logprobs = |t: usize| -> Result<(HostChunks, HostChunks)> {
+        let (task, chunks, _, _) = &plan[t];
+        let (mut o, mut r) = (Vec::new(), Vec::new());
         for rows in chunks {
             if store_old {
                 let lp = logprobs(ctx.policy, ctx, exp, *task, rows)?;
                 o.push((host_rows(lp.logprobs.clone()), lp.logprobs.dims()));
             }
-            if cfg.beta != 0.0 {
-                let frozen = ctx.frozen.ok_or_else(|| {
-                    nonfinite("setup", "beta > 0 without a reference model".into())
-                })?;
+            if let Some(frozen) = frozen {
                 let lp = logprobs(frozen, ctx, exp, *task, rows)?;
                 r.push((host_rows(lp.logprobs.clone()), lp.logprobs.dims()));
             }
         }
-        old.push(o);
-        reference.push(r);
-    }
+        Ok((o, r))
+    };
+    let fixed: Vec<(HostChunks, HostChunks)> = if !store_old && frozen.is_none() {
+        Vec::new()
+    } else if plan.len() == 2 {
+        let (a, b) = std::thread::scope(|s| {
+            let h = s.spawn(|| fixed_logprobs(1));
+            let a = fixed_logprobs(0);
+            let b = h.join().unwrap_or_else(|p| {
+                Err(RlError::Data(format!(
+                    "a log-prob thread panicked: {}",
+                    crate::parallel::panic_message(&p)
+                )))
+            });
+            (a, b)
+        });
+        vec![a?, b?]
+    } else {
+        (0..plan.len()).map(fixed_logprobs).collect::<Result<_>>()?
+    };
+    let (old, reference): (Vec<HostChunks>, Vec<HostChunks>) = fixed.into_iter().unzip();
     let loss_cfg = cfg.policy_loss();
     let device = model.lm_head.weight.device();
     let mut report = UpdateReport::default();
