@@ -298,22 +298,22 @@ mod tests {
     use super::*;
 
     /// Every shipped recipe parses (unknown keys are errors), and the
-    /// candidate next default trains the decoder's branches.
+    /// default trains the decoder's branches, as the old default did not.
     #[test]
     fn shipped_recipes_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../recipes");
         for name in [
             "shapeworld-base.toml",
-            "shapeworld-base-next.toml",
+            "shapeworld-base-v1.toml",
             "shapeworld-long.toml",
             "demo/quick.toml",
         ] {
             let r = Recipe::from_file(&dir.join(name));
             assert!(r.is_ok(), "{name}: {:?}", r.err());
         }
-        let next = Recipe::from_file(&dir.join("shapeworld-base-next.toml")).unwrap();
-        assert!(next.vq.train_decoder_residual && next.vq.freeze_residual);
         let base = Recipe::from_file(&dir.join("shapeworld-base.toml")).unwrap();
-        assert!(!base.vq.train_decoder_residual);
+        assert!(base.vq.train_decoder_residual && base.vq.freeze_residual);
+        let v1 = Recipe::from_file(&dir.join("shapeworld-base-v1.toml")).unwrap();
+        assert!(!v1.vq.train_decoder_residual);
     }
 }
