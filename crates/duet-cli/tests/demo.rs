@@ -57,6 +57,32 @@ fn quick_demo_then_inference_commands() {
     let after = json(&run.join("rl/eval_after.json"));
     let overall = after["geneval"]["overall"].as_f64().unwrap();
     assert!(html.contains(&format!("{overall:.3}")));
+    // The RL draws its pairs from the base's `rl` split (fresh scenes of the
+    // training prompts), as the quick RL config asks; a split that is not
+    // there is a clear error.
+    assert!(run.join("data/rl/und_half.jsonl").is_file());
+    assert!(!run.join("data/train/und_half.jsonl").exists());
+    let pairs = std::fs::read_to_string(run.join("pairs.jsonl")).unwrap();
+    assert!(pairs.contains("rl/images/"), "{}", &pairs[..300]);
+    let bad = tmp.path().join("bad-split.toml");
+    std::fs::write(
+        &bad,
+        "preset = \"pairgrpo\"\ndataset_train_split = \"nope\"\n",
+    )
+    .unwrap();
+    fails_with(
+        &duet(&[
+            "rl",
+            "--config",
+            p(&bad),
+            "--base",
+            p(&run),
+            "--output-dir",
+            p(&tmp.path().join("bad-rl")),
+        ]),
+        &["dataset_train_split", "nope", "scenes.jsonl"],
+    );
+
     // The RL's "before" is the base's report, which the RL run would have
     // repeated: one RL step with its own start evaluation agrees.
     assert!(log.contains("before: the base's evaluation"), "{log}");

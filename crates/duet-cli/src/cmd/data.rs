@@ -85,6 +85,11 @@ pub struct ShapeworldArgs {
     /// vocabulary order with closed sets in full (`canonical`).
     #[arg(long, value_enum, default_value = "shuffled")]
     option_order: OptionOrderArg,
+    /// Also write an `rl` split of this many fresh scenes of the training
+    /// prompts (not counted in --n; train/val/test are unchanged): RL items
+    /// that supervised training never saw.
+    #[arg(long, default_value_t = 0)]
+    rl: usize,
 }
 
 #[derive(Args)]
@@ -110,7 +115,8 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
             let mut opts = GenerateOptions::new(a.n, a.seed);
             opts.config = ShapeWorldConfig::with_layout(a.size, a.layout.into());
             opts.config.option_order = a.option_order.into();
-            let pb = bar("scenes", a.n);
+            opts.rl_n = a.rl;
+            let pb = bar("scenes", a.n + a.rl);
             let manifest = generate(&a.out, &opts, |done, _| pb.set_position(done as u64))
                 .with_context(|| format!("generating ShapeWorld into {}", a.out.display()))?;
             pb.finish_and_clear();

@@ -211,8 +211,9 @@ pub fn run(a: DemoArgs, backend: crate::backend::BackendKind) -> Result<()> {
         )
     })?;
 
-    // 2. PairUni's UG pairs from disjoint halves of the training split.
-    let train = out.join("data").join("train");
+    // 2. PairUni's UG pairs from disjoint halves of the RL's training split.
+    let split = duet_rl::trainer::config::RlConfig::from_file(&rl_cfg)?.dataset_train_split;
+    let train = out.join("data").join(&split);
     let pairs = out.join("pairs.jsonl");
     st.stage("pairs", pairs.is_file(), || {
         duet(

@@ -12,7 +12,10 @@
 //! <split>/answers.json              MMMU's answer-file format for those items
 //! ```
 //! The splits draw scenes from disjoint ChaCha streams of one seed and use
-//! disjoint prompt sets, so no test prompt occurs in training.
+//! disjoint prompt sets, so no test prompt occurs in training. An optional
+//! fourth split, `rl`, holds fresh scenes of the *training* prompts from a
+//! stream of its own: RL prompts that supervised training never saw, while
+//! train/val/test stay byte-identical with or without it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -34,6 +37,9 @@ use crate::records::{AnswerFile, GenEvalMetadata, McItem, Task, option_letter};
 /// The three splits, in stream order.
 pub const SPLITS: [&str; 3] = ["train", "val", "test"];
 
+/// The optional split of fresh training-prompt scenes (stream 4).
+pub const RL_SPLIT: &str = "rl";
+
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateOptions {
@@ -44,6 +50,13 @@ pub struct GenerateOptions {
     pub val_frac: f64,
     pub test_frac: f64,
     pub config: ShapeWorldConfig,
+    /// Scenes in the `rl` split (not counted in `n`; 0 = no such split).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rl_n: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl GenerateOptions {
@@ -54,6 +67,7 @@ impl GenerateOptions {
             val_frac: 0.1,
             test_frac: 0.1,
             config: ShapeWorldConfig::default(),
+            rl_n: 0,
         }
     }
 
@@ -129,18 +143,27 @@ pub fn generate(
     let mut part_rng = ChaCha8Rng::seed_from_u64(opts.seed);
     part_rng.set_stream(0);
     let prompts = partition_prompts(&mut part_rng);
-    let total: usize = sizes.iter().sum();
+    // (split, ChaCha stream, prompt set, scenes)
+    let mut plan: Vec<(&str, u64, usize, usize)> = SPLITS
+        .iter()
+        .enumerate()
+        .map(|(k, name)| (*name, k as u64 + 1, k, sizes[k]))
+        .collect();
+    if opts.rl_n > 0 {
+        plan.push((RL_SPLIT, SPLITS.len() as u64 + 1, 0, opts.rl_n));
+    }
+    let total: usize = plan.iter().map(|p| p.3).sum();
     let mut done = 0;
     let mut splits = BTreeMap::new();
-    for (k, name) in SPLITS.iter().enumerate() {
+    for &(name, stream, k, size) in &plan {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-        rng.set_stream(k as u64 + 1);
+        rng.set_stream(stream);
         let dir = out.join(name);
         let mut scenes = Vec::new();
         let mut gens = Vec::new();
         let mut mcs: Vec<McItem> = Vec::new();
         let mut per_subject: BTreeMap<&str, usize> = BTreeMap::new();
-        for i in 0..sizes[k] {
+        for i in 0..size {
             let task = Task::ALL[i % Task::ALL.len()];
             let pool: Vec<&GenEvalMetadata> = prompts[k].iter().filter(|m| m.tag == task).collect();
             let meta = (*pool.choose(&mut rng).expect("every split has every task")).clone();
@@ -202,8 +225,15 @@ pub fn generate(
     let manifest = Manifest {
         generator: GENERATOR.to_string(),
         command: format!(
-            "duet data shapeworld --out DIR --n {} --seed {} --size {}",
-            opts.n, opts.seed, opts.config.image_size
+            "duet data shapeworld --out DIR --n {} --seed {} --size {}{}",
+            opts.n,
+            opts.seed,
+            opts.config.image_size,
+            if opts.rl_n > 0 {
+                format!(" --rl {}", opts.rl_n)
+            } else {
+                String::new()
+            }
         ),
         options: opts.clone(),
         splits,
@@ -296,6 +326,43 @@ mod tests {
                 .iter()
                 .all(|i| i.options.len() == 4 && i.id.starts_with("test_"))
         );
+    }
+
+    #[test]
+    fn rl_split_holds_fresh_scenes_of_training_prompts_and_changes_no_other_split() {
+        let plain = tempfile::tempdir().unwrap();
+        let with_rl = tempfile::tempdir().unwrap();
+        let mut opts = GenerateOptions::new(40, 5);
+        generate(plain.path(), &opts, |_, _| {}).unwrap();
+        opts.rl_n = 24;
+        let m = generate(with_rl.path(), &opts, |_, _| {}).unwrap();
+        assert_eq!(m.splits[RL_SPLIT].scenes, 24);
+        assert!(m.command.ends_with("--rl 24"), "{}", m.command);
+        for split in SPLITS {
+            for f in ["scenes.jsonl", "understanding.jsonl", "images/000003.png"] {
+                let x = std::fs::read(plain.path().join(split).join(f)).unwrap();
+                let y = std::fs::read(with_rl.path().join(split).join(f)).unwrap();
+                assert_eq!(x, y, "{split}/{f} changed when the rl split was added");
+            }
+        }
+        assert!(!plain.path().join(RL_SPLIT).exists());
+        let scenes = |split: &str| -> Vec<SceneRecord> {
+            read_jsonl(&with_rl.path().join(split).join("scenes.jsonl")).unwrap()
+        };
+        let (train, rl) = (scenes("train"), scenes(RL_SPLIT));
+        let mut part_rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        part_rng.set_stream(0);
+        let pools = partition_prompts(&mut part_rng);
+        let train_pool: HashSet<&str> = pools[0].iter().map(|m| m.prompt.as_str()).collect();
+        assert!(rl.iter().all(|s| train_pool.contains(s.prompt.as_str())));
+        let train_scenes: Vec<&Scene> = train.iter().map(|s| &s.scene).collect();
+        assert!(rl.iter().all(|s| !train_scenes.contains(&&s.scene)));
+        assert!(rl.iter().all(|s| s.id.starts_with("rl_")));
+        // Old manifests (no `rl_n`) still read, and a plain one writes none.
+        let text = std::fs::read_to_string(plain.path().join("manifest.json")).unwrap();
+        assert!(!text.contains("rl_n"));
+        let back: Manifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.options.rl_n, 0);
     }
 
     #[test]

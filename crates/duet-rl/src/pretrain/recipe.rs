@@ -25,7 +25,7 @@ use crate::eval::EvalConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSection {
-    /// Scenes to generate (split 70/10/20 by prompt into train/val/test).
+    /// Scenes to generate (80 % train, 10 % val, 10 % test; prompts disjoint).
     pub n: usize,
     pub seed: u64,
     /// Object layout: `free` (default) or `grid` (objects on whole 8-px cells).
@@ -35,6 +35,10 @@ pub struct DataSection {
     /// (vocabulary order, closed sets in full; see `OptionOrder`).
     #[serde(default)]
     pub option_order: OptionOrder,
+    /// Fresh scenes of the training prompts in a separate `rl` split (0 =
+    /// none): items for RL that SFT never saw (`dataset_train_split = "rl"`).
+    #[serde(default)]
+    pub rl: usize,
 }
 
 /// The whole recipe file.
@@ -123,6 +127,7 @@ pub fn prepare(recipe: &Recipe, run: &RunLayout) -> Result<JanusTokenizer> {
         let mut opts = GenerateOptions::new(recipe.data.n, recipe.data.seed);
         opts.config = ShapeWorldConfig::with_layout(opts.config.image_size, recipe.data.layout);
         opts.config.option_order = recipe.data.option_order;
+        opts.rl_n = recipe.data.rl;
         duet_data::shapeworld::generate(&run.data(), &opts, |_, _| {})?;
     }
     if !run.tokenizer().is_file() {

@@ -58,6 +58,9 @@ pub struct RlConfig {
     pub model_name_or_path: Option<PathBuf>,
     /// A ShapeWorld-layout dataset root with `train/`, `val/`, `test/`.
     pub dataset: Option<PathBuf>,
+    /// The split RL draws its items from (TRL's `dataset_train_split`):
+    /// `train`, or `rl` for fresh scenes that SFT never saw.
+    pub dataset_train_split: String,
     /// A pairs file (`duet pairs build`); enables PairGRPO batching.
     /// Relative paths are resolved against `base`.
     pub pairs: Option<PathBuf>,
@@ -157,6 +160,7 @@ impl Default for RlConfig {
             base: None,
             model_name_or_path: None,
             dataset: None,
+            dataset_train_split: "train".into(),
             pairs: None,
             output_dir: PathBuf::from("runs/rl"),
             algorithm: Algorithm::Grpo,

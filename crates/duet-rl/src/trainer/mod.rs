@@ -175,9 +175,21 @@ pub fn train_with<B: AutodiffBackend>(
         });
     }
     let names: Vec<String> = reward_fns.iter().map(|r| r.name().to_string()).collect();
-    progress.message(&format!("loading data from {}", paths.dataset.display()));
+    let train_dir = paths.dataset.join(&cfg.dataset_train_split);
+    if !train_dir.join("scenes.jsonl").is_file() {
+        return Err(RlError::Config {
+            path: "rl config".into(),
+            message: format!(
+                "dataset_train_split = \"{}\": {} has no scenes.jsonl (an `rl` split comes from \
+                 the recipe's `[data] rl = N` or `duet data shapeworld --rl N`)",
+                cfg.dataset_train_split,
+                train_dir.display()
+            ),
+        });
+    }
+    progress.message(&format!("loading data from {}", train_dir.display()));
     let mut data = data::read_split(
-        &paths.dataset.join("train"),
+        &train_dir,
         cfg.understanding_task,
         cfg.generation_prompt,
         paths.pairs.as_deref(),
