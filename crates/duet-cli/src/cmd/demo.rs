@@ -214,6 +214,20 @@ pub fn run(a: DemoArgs, backend: crate::backend::BackendKind) -> Result<()> {
     // 2. PairUni's UG pairs from disjoint halves of the RL's training split.
     let split = duet_rl::trainer::config::RlConfig::from_file(&rl_cfg)?.dataset_train_split;
     let train = out.join("data").join(&split);
+    let rl_n = duet_rl::pretrain::recipe::Recipe::from_file(&recipe)?
+        .data
+        .rl;
+    if split == duet_data::shapeworld::dataset::RL_SPLIT
+        && rl_n > 0
+        && !train.join("scenes.jsonl").is_file()
+    {
+        // A base pretrained before its recipe asked for the rl split.
+        eprintln!(
+            "    adding the rl split ({rl_n} scenes) to {}",
+            s(&out.join("data"))
+        );
+        duet_data::shapeworld::add_rl_split(&out.join("data"), rl_n, |_, _| {})?;
+    }
     let pairs = out.join("pairs.jsonl");
     st.stage("pairs", pairs.is_file(), || {
         duet(

@@ -143,19 +143,60 @@ pub fn generate(
     let mut part_rng = ChaCha8Rng::seed_from_u64(opts.seed);
     part_rng.set_stream(0);
     let prompts = partition_prompts(&mut part_rng);
-    // (split, ChaCha stream, prompt set, scenes)
-    let mut plan: Vec<(&str, u64, usize, usize)> = SPLITS
+    let mut plan: Vec<SplitPlan> = SPLITS
         .iter()
         .enumerate()
         .map(|(k, name)| (*name, k as u64 + 1, k, sizes[k]))
         .collect();
     if opts.rl_n > 0 {
-        plan.push((RL_SPLIT, SPLITS.len() as u64 + 1, 0, opts.rl_n));
+        plan.push(rl_plan(opts.rl_n));
     }
+    let splits = write_splits(out, opts, &prompts, &plan, &mut progress)?;
+    let manifest = Manifest {
+        generator: GENERATOR.to_string(),
+        command: command(opts),
+        options: opts.clone(),
+        splits,
+    };
+    write_json(&out.join("manifest.json"), &manifest)?;
+    Ok(manifest)
+}
+
+/// The command line that regenerates a dataset with `opts`.
+fn command(opts: &GenerateOptions) -> String {
+    format!(
+        "duet data shapeworld --out DIR --n {} --seed {} --size {}{}",
+        opts.n,
+        opts.seed,
+        opts.config.image_size,
+        if opts.rl_n > 0 {
+            format!(" --rl {}", opts.rl_n)
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// One split to write: name, ChaCha stream, index of its prompt set, scenes.
+type SplitPlan<'a> = (&'a str, u64, usize, usize);
+
+/// The `rl` split: its own stream after the three splits', training prompts.
+fn rl_plan(scenes: usize) -> SplitPlan<'static> {
+    (RL_SPLIT, SPLITS.len() as u64 + 1, 0, scenes)
+}
+
+/// Writes the planned splits into `out` and returns their summaries.
+fn write_splits(
+    out: &Path,
+    opts: &GenerateOptions,
+    prompts: &[Vec<GenEvalMetadata>],
+    plan: &[SplitPlan<'_>],
+    progress: &mut impl FnMut(usize, usize),
+) -> Result<BTreeMap<String, SplitSummary>> {
     let total: usize = plan.iter().map(|p| p.3).sum();
     let mut done = 0;
     let mut splits = BTreeMap::new();
-    for &(name, stream, k, size) in &plan {
+    for &(name, stream, k, size) in plan {
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         rng.set_stream(stream);
         let dir = out.join(name);
@@ -222,23 +263,42 @@ pub fn generate(
             },
         );
     }
-    let manifest = Manifest {
-        generator: GENERATOR.to_string(),
-        command: format!(
-            "duet data shapeworld --out DIR --n {} --seed {} --size {}{}",
-            opts.n,
-            opts.seed,
-            opts.config.image_size,
-            if opts.rl_n > 0 {
-                format!(" --rl {}", opts.rl_n)
-            } else {
-                String::new()
-            }
-        ),
-        options: opts.clone(),
-        splits,
-    };
-    write_json(&out.join("manifest.json"), &manifest)?;
+    Ok(splits)
+}
+
+/// Adds an `rl` split of `rl_n` fresh training-prompt scenes to a dataset
+/// generated without one (train/val/test are not touched) and updates its
+/// manifest, so that a run made before the split existed can use it.
+pub fn add_rl_split(
+    root: &Path,
+    rl_n: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Manifest> {
+    let path = root.join("manifest.json");
+    let mut manifest: Manifest = read_json(&path)?;
+    if manifest.generator != GENERATOR {
+        return Err(DataError::Config(format!(
+            "{}: made by `{}`, not `{GENERATOR}`; regenerate the dataset",
+            path.display(),
+            manifest.generator
+        )));
+    }
+    if rl_n == 0 {
+        return Err(DataError::Config(
+            "an rl split needs at least one scene".into(),
+        ));
+    }
+    let mut opts = manifest.options.clone();
+    opts.rl_n = rl_n;
+    let mut part_rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    part_rng.set_stream(0);
+    let prompts = partition_prompts(&mut part_rng);
+    let plan = [rl_plan(rl_n)];
+    let splits = write_splits(root, &opts, &prompts, &plan, &mut progress)?;
+    manifest.splits.extend(splits);
+    manifest.command = command(&opts);
+    manifest.options = opts;
+    write_json(&path, &manifest)?;
     Ok(manifest)
 }
 
@@ -358,7 +418,18 @@ mod tests {
         let train_scenes: Vec<&Scene> = train.iter().map(|s| &s.scene).collect();
         assert!(rl.iter().all(|s| !train_scenes.contains(&&s.scene)));
         assert!(rl.iter().all(|s| s.id.starts_with("rl_")));
+        // Adding the split to a dataset made without it gives the same files
+        // and manifest as generating it with the split.
+        let added = add_rl_split(plain.path(), 24, |_, _| {}).unwrap();
+        assert_eq!(added, m);
+        for f in ["scenes.jsonl", "understanding.jsonl", "images/000005.png"] {
+            let x = std::fs::read(plain.path().join(RL_SPLIT).join(f)).unwrap();
+            let y = std::fs::read(with_rl.path().join(RL_SPLIT).join(f)).unwrap();
+            assert_eq!(x, y, "rl/{f} differs when added later");
+        }
         // Old manifests (no `rl_n`) still read, and a plain one writes none.
+        let plain = tempfile::tempdir().unwrap();
+        generate(plain.path(), &GenerateOptions::new(40, 5), |_, _| {}).unwrap();
         let text = std::fs::read_to_string(plain.path().join("manifest.json")).unwrap();
         assert!(!text.contains("rl_n"));
         let back: Manifest = serde_json::from_str(&text).unwrap();

@@ -16,7 +16,7 @@ pub mod scene;
 pub mod vocab;
 
 pub use config::{Layout, OptionOrder, ShapeWorldConfig};
-pub use dataset::{GenerateOptions, GenerationItem, Manifest, SceneRecord, generate};
+pub use dataset::{GenerateOptions, GenerationItem, Manifest, SceneRecord, add_rl_split, generate};
 pub use render::{load_png, png_bytes, render};
 pub use scene::{Object, Scene, realise};
 pub use vocab::{BACKGROUND, Color, Shape};

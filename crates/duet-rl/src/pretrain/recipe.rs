@@ -129,6 +129,9 @@ pub fn prepare(recipe: &Recipe, run: &RunLayout) -> Result<JanusTokenizer> {
         opts.config.option_order = recipe.data.option_order;
         opts.rl_n = recipe.data.rl;
         duet_data::shapeworld::generate(&run.data(), &opts, |_, _| {})?;
+    } else if recipe.data.rl > 0 && !run.data().join("rl").join("scenes.jsonl").is_file() {
+        // A run made before its recipe asked for the rl split.
+        duet_data::shapeworld::add_rl_split(&run.data(), recipe.data.rl, |_, _| {})?;
     }
     if !run.tokenizer().is_file() {
         let tok = super::tokenizer::shapeworld_tokenizer()
