@@ -40,6 +40,7 @@ fn base() -> &'static Path {
                 seed: 3,
                 layout: Default::default(),
                 option_order: Default::default(),
+                rl: 0,
             },
             vq: VqTrainConfig {
                 max_steps: 2,

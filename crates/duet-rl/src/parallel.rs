@@ -46,35 +46,54 @@ where
     let chunks: Vec<&[T]> = items.chunks(size.max(1)).collect();
     let cut = chunks.len().div_ceil(2);
     let (first, second) = chunks.split_at(cut);
-    let (mine, theirs) = std::thread::scope(|s| {
-        let h = s.spawn(|| {
+    let (mine, theirs) = side_by_side(
+        "worker",
+        || {
+            first
+                .iter()
+                .enumerate()
+                .map(|(c, chunk)| {
+                    let r = f(c, chunk);
+                    done(chunk.len());
+                    r
+                })
+                .collect::<Result<Vec<R>>>()
+        },
+        || {
             second
                 .iter()
                 .enumerate()
                 .map(|(k, c)| f(cut + k, c))
                 .collect::<Result<Vec<R>>>()
-        });
-        let mine = first
-            .iter()
-            .enumerate()
-            .map(|(c, chunk)| {
-                let r = f(c, chunk);
-                done(chunk.len());
-                r
-            })
-            .collect::<Result<Vec<R>>>();
-        let theirs = h.join().unwrap_or_else(|p| {
-            Err(RlError::Data(format!(
-                "a worker thread panicked: {}",
-                panic_message(&p)
-            )))
-        });
-        (mine, theirs)
-    });
+        },
+    );
     let mut out = mine?;
     out.extend(theirs?);
     done(second.iter().map(|c| c.len()).sum());
     Ok(out)
+}
+
+/// Runs `a` on this thread and `b` on a second one, and returns both
+/// results; a panic in `b` becomes an error naming `what`.
+pub fn side_by_side<A, B>(
+    what: &str,
+    a: impl FnOnce() -> Result<A>,
+    b: impl FnOnce() -> Result<B> + Send,
+) -> (Result<A>, Result<B>)
+where
+    B: Send,
+{
+    std::thread::scope(|s| {
+        let h = s.spawn(b);
+        let ra = a();
+        let rb = h.join().unwrap_or_else(|p| {
+            Err(RlError::Data(format!(
+                "the {what} thread panicked: {}",
+                panic_message(&p)
+            )))
+        });
+        (ra, rb)
+    })
 }
 
 /// The message of a thread's panic payload.
@@ -148,16 +167,9 @@ where
     // of an uninitialised parameter would draw its own random values.
     model.devices();
     let forked = model.clone().map(&mut FreshLeaves);
-    let (ra, rb) = std::thread::scope(|s| {
-        let hb = s.spawn(|| b(&forked));
-        let ra = a(model);
-        let rb = hb.join().map_err(|p| {
-            RlError::Data(format!("a training thread panicked: {}", panic_message(&p)))
-        });
-        (ra, rb)
-    });
+    let (ra, rb) = side_by_side("training", || a(model), || b(&forked));
     let (ga, ta) = ra?;
-    let (gb, tb) = rb??;
+    let (gb, tb) = rb?;
     let mut acc = GradientsAccumulator::<M>::new();
     for g in [ga, gb].into_iter().flatten() {
         acc.accumulate(model, g);

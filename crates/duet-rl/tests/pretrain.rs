@@ -25,6 +25,7 @@ fn mini() -> Recipe {
             seed: 5,
             layout: Layout::Grid,
             option_order: OptionOrder::Canonical,
+            rl: 0,
         },
         vq: VqTrainConfig {
             method: VqMethod::PatchKmeans,

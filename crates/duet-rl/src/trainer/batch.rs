@@ -215,17 +215,7 @@ pub fn collect<B: Backend>(
         let (ur, gr) = if und_items.is_empty() || gen_items.is_empty() {
             (und_rollout(), gen_rollout())
         } else {
-            std::thread::scope(|s| {
-                let h = s.spawn(gen_rollout);
-                let ur = und_rollout();
-                let gr = h.join().unwrap_or_else(|p| {
-                    Err(crate::error::RlError::Data(format!(
-                        "the generation rollout thread panicked: {}",
-                        crate::parallel::panic_message(&p)
-                    )))
-                });
-                (ur, gr)
-            })
+            crate::parallel::side_by_side("generation rollout", und_rollout, gen_rollout)
         };
         let (ur, gr) = (ur?, gr?);
         rollout_s += t.elapsed().as_secs_f64();

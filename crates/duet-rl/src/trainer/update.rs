@@ -13,7 +13,7 @@ use super::config::RlConfig;
 use super::rollout::image_cfg;
 use crate::error::{Result, RlError};
 use crate::loss::{LossStats, Normalizer, PolicyBatch, policy_loss};
-use crate::parallel::{GradPart, join_grads};
+use crate::parallel::{GradPart, join_grads, side_by_side};
 use crate::tensors::to_vec;
 
 /// Which rows of a task a micro-batch holds.
@@ -215,17 +215,7 @@ pub fn grpo<B: AutodiffBackend>(
     let fixed: Vec<(HostChunks, HostChunks)> = if !store_old && frozen.is_none() {
         Vec::new()
     } else if plan.len() == 2 {
-        let (a, b) = std::thread::scope(|s| {
-            let h = s.spawn(|| fixed_logprobs(1));
-            let a = fixed_logprobs(0);
-            let b = h.join().unwrap_or_else(|p| {
-                Err(RlError::Data(format!(
-                    "a log-prob thread panicked: {}",
-                    crate::parallel::panic_message(&p)
-                )))
-            });
-            (a, b)
-        });
+        let (a, b) = side_by_side("log-prob", || fixed_logprobs(0), || fixed_logprobs(1));
         vec![a?, b?]
     } else {
         (0..plan.len()).map(fixed_logprobs).collect::<Result<_>>()?
