@@ -123,7 +123,9 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     )?;
     writeln!(
         o,
-        "- (b) forward + backward of a GRPO surrogate over {batch} teacher-forced image-token sequences;"
+        "- (b) forward + backward of a GRPO surrogate over {batch} teacher-forced image-token sequences \
+         (duet: the two halves of the batch on two threads, gradients summed, as its update runs; \
+         PyTorch: its intra-op threads);"
     )?;
     writeln!(
         o,

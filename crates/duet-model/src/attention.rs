@@ -74,7 +74,7 @@ impl<B: Backend> LlamaAttention<B> {
             if t == 1 {
                 y.reshape([b, h, 1, d])
             } else {
-                y.swap_dims(1, 2)
+                swap_mid(y)
             }
         };
         let proj =
@@ -124,12 +124,62 @@ impl<B: Backend> LlamaAttention<B> {
             softcap: None,
             is_causal: mask.is_none(),
         };
+        // A mask broadcast over the heads sends burn-flex's mask fill (and
+        // its backward) through the element-wise strided copy; repeated rows
+        // keep it a same-shape fill.
+        let mask = mask.map(|m| {
+            if m.dims()[1] == 1 && self.num_heads > 1 {
+                m.repeat_dim(1, self.num_heads)
+            } else {
+                m
+            }
+        });
         let out = attention(q, k, v, mask, None, options); // [b, h, t, d]
         let out = if t == 1 {
             out.reshape([b, 1, self.num_heads * d])
         } else {
-            out.swap_dims(1, 2).reshape([b, t, self.num_heads * d])
+            swap_mid(out).reshape([b, t, self.num_heads * d])
         };
         apply(&self.o_proj, out)
+    }
+}
+
+/// `[b, p, q, d]` → `[b, q, p, d]`, contiguous, as one row gather of the
+/// `d`-wide rows. Why not `swap_dims` + `reshape`: burn-flex copies a 4-D
+/// permuted view element by element through its strided iterator, in the
+/// forward pass and again for every gradient that arrives as such a view
+/// (RoPE's products, the projections' reshapes) — about a sixth of a GRPO
+/// update's time (docs/benchmarks.md). A gather of whole rows is a memcpy
+/// per row, and its backward a row-wise scatter-add.
+pub(crate) fn swap_mid<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, p, q, d] = x.dims();
+    let mut idx = Vec::with_capacity(b * p * q);
+    for bi in 0..b {
+        for j in 0..q {
+            for i in 0..p {
+                idx.push(((bi * p + i) * q + j) as i64);
+            }
+        }
+    }
+    let device = x.device();
+    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [b * p * q]), &device);
+    x.reshape([b * p * q, d])
+        .select(0, idx)
+        .reshape([b, q, p, d])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Cpu;
+
+    #[test]
+    fn swap_mid_matches_swap_dims() {
+        let dev = Default::default();
+        let v: Vec<f32> = (0..2 * 3 * 5 * 4).map(|i| i as f32).collect();
+        let x = Tensor::<Cpu, 1>::from_data(TensorData::new(v, [120]), &dev).reshape([2, 3, 5, 4]);
+        let a: Vec<f32> = swap_mid(x.clone()).into_data().to_vec().unwrap();
+        let b: Vec<f32> = x.swap_dims(1, 2).into_data().to_vec().unwrap();
+        assert_eq!(a, b);
     }
 }

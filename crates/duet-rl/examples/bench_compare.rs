@@ -6,7 +6,10 @@
 //!     temperature-1 sampling: tokens/s = B × image tokens / time;
 //! (b) forward + backward of a GRPO surrogate on one batch of B teacher-forced
 //!     image-token sequences (conditional branch, as the trainers score them):
-//!     L = −mean_t(A · exp(logp − sg(logp)));
+//!     L = −mean_t(A · exp(logp − sg(logp))); duet runs the two halves of the
+//!     batch on two threads and sums their gradients (`parallel::grads_of_two`,
+//!     as its update runs two tasks or a lone task's micro-batches), PyTorch
+//!     its intra-op threads; `DUET_BENCH_SPLIT=0` times one thread's pass;
 //! (c) peak RSS of the process; plus f32 GEMM 1024³ GFLOP/s as the machine's
 //!     reference peak and the GFLOP/s (a) achieves.
 //!
@@ -23,6 +26,7 @@ use duet_model::generate::{ImageGenConfig, generate_image_tokens};
 use duet_model::logprobs::{GenLogprobMode, image_logprobs};
 use duet_model::sampling::SamplingConfig;
 use duet_model::{Cpu, JanusConfig, checkpoint};
+use duet_rl::parallel::grads_of_two;
 
 type Ad = Autodiff<Cpu>;
 
@@ -113,14 +117,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let adv: Vec<f32> = (0..batch)
         .map(|r| if r % 2 == 0 { 1.0 } else { -1.0 })
         .collect();
-    let grpo_s = time(repeats, || {
-        let lp = image_logprobs(&ad, &prompts, &codes, GenLogprobMode::Cond, &gen_cfg).unwrap();
-        let a = Tensor::<Ad, 1>::from_data(TensorData::new(adv.clone(), [batch]), &dev)
-            .reshape([batch, 1]);
+    // The loss of rows `rows`, normalised by the whole batch's token count,
+    // so the losses of disjoint row sets add up to the batch's.
+    let part_loss = |m: &duet_model::Janus<Ad>, rows: std::ops::Range<usize>| {
+        let n = rows.len();
+        let lp = image_logprobs(
+            m,
+            &prompts[rows.clone()],
+            &codes[rows.clone()],
+            GenLogprobMode::Cond,
+            &gen_cfg,
+        )
+        .unwrap();
+        let a = Tensor::<Ad, 1>::from_data(TensorData::new(adv[rows].to_vec(), [n]), &dev)
+            .reshape([n, 1]);
         let ratio = (lp.logprobs.clone() - lp.logprobs.detach()).exp();
-        let loss = (ratio * a).mean().neg();
-        loss.backward()
-    });
+        (ratio * a).sum().neg() / (batch * n_tok) as f32
+    };
+    // Two halves need two threads: not with RAYON_NUM_THREADS=1 (the
+    // comparison's "1 thread each").
+    let split = batch >= 2
+        && std::env::var("DUET_BENCH_SPLIT").as_deref() != Ok("0")
+        && std::env::var("RAYON_NUM_THREADS").as_deref() != Ok("1");
+    let grpo_s = if split {
+        // One half of the batch per core, as the trainer's update runs.
+        time(repeats, || {
+            let half = batch / 2;
+            grads_of_two(
+                &ad,
+                |m| Ok((Some(part_loss(m, 0..half)), ())),
+                |m| Ok((Some(part_loss(m, half..batch)), ())),
+            )
+            .unwrap()
+        })
+    } else {
+        time(repeats, || part_loss(&ad, 0..batch).backward())
+    };
 
     // Reference: f32 GEMM 1024³.
     let x = Tensor::<Cpu, 2>::random([1024, 1024], burn::tensor::Distribution::Default, &dev);
@@ -146,6 +178,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "gen_tokens_per_s": (batch * n_tok) as f64 / gen_s,
             "gen_gflops": gen_flops / gen_s / 1e9,
             "grpo_fwd_bwd_s": grpo_s,
+            "grpo_halves_on_two_threads": split,
             "gemm_gflops": gemm_gflops,
             "peak_rss_mb": peak_rss_kb() as f64 / 1024.0,
         })

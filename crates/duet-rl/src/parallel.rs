@@ -96,6 +96,32 @@ where
     })
 }
 
+/// [`side_by_side`] on rayon's pool (`rayon::join`): both parts run on its
+/// workers, so the kernels burn-flex itself parallelises with rayon (GEMMs
+/// above ~7 M multiply-adds) nest by work stealing instead of adding two
+/// more runnable threads to two cores — a GRPO update's forward and
+/// backward passes ran 22 % faster this way (docs/benchmarks.md). With one
+/// worker the parts run one after the other. A part must not wait on
+/// anything the other holds: the training parts build disjoint autodiff
+/// graphs ([`join_grads`]).
+pub fn in_pool<A: Send, B: Send>(
+    what: &str,
+    a: impl FnOnce() -> Result<A> + Send,
+    b: impl FnOnce() -> Result<B> + Send,
+) -> (Result<A>, Result<B>) {
+    let (ra, rb) = rayon::join(
+        || std::panic::catch_unwind(std::panic::AssertUnwindSafe(a)),
+        || std::panic::catch_unwind(std::panic::AssertUnwindSafe(b)),
+    );
+    let err = |p: Box<dyn std::any::Any + Send>| {
+        RlError::Data(format!("the {what} part panicked: {}", panic_message(&*p)))
+    };
+    (
+        ra.unwrap_or_else(|p| Err(err(p))),
+        rb.unwrap_or_else(|p| Err(err(p))),
+    )
+}
+
 /// The message of a thread's panic payload.
 pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> &str {
     p.downcast_ref::<String>()
@@ -167,7 +193,7 @@ where
     // of an uninitialised parameter would draw its own random values.
     model.devices();
     let forked = model.clone().map(&mut FreshLeaves);
-    let (ra, rb) = side_by_side("training", || a(model), || b(&forked));
+    let (ra, rb) = in_pool("training", || a(model), || b(&forked));
     let (ga, ta) = ra?;
     let (gb, tb) = rb?;
     let mut acc = GradientsAccumulator::<M>::new();

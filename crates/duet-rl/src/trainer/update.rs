@@ -13,7 +13,7 @@ use super::config::RlConfig;
 use super::rollout::image_cfg;
 use crate::error::{Result, RlError};
 use crate::loss::{LossStats, Normalizer, PolicyBatch, policy_loss};
-use crate::parallel::{GradPart, join_grads, side_by_side};
+use crate::parallel::{GradPart, in_pool, join_grads};
 use crate::tensors::to_vec;
 
 /// Which rows of a task a micro-batch holds.
@@ -215,7 +215,7 @@ pub fn grpo<B: AutodiffBackend>(
     let fixed: Vec<(HostChunks, HostChunks)> = if !store_old && frozen.is_none() {
         Vec::new()
     } else if plan.len() == 2 {
-        let (a, b) = side_by_side("log-prob", || fixed_logprobs(0), || fixed_logprobs(1));
+        let (a, b) = in_pool("log-prob", || fixed_logprobs(0), || fixed_logprobs(1));
         vec![a?, b?]
     } else {
         (0..plan.len()).map(fixed_logprobs).collect::<Result<_>>()?
@@ -226,14 +226,15 @@ pub fn grpo<B: AutodiffBackend>(
     let mut report = UpdateReport::default();
     let (mut gap_sum, mut gap_n, mut gap_max) = (0.0f64, 0.0f64, 0.0f64);
     for iteration in 0..cfg.num_iterations {
-        // Each task's micro-batches on their own thread (crate::parallel).
-        let task_part = |t: usize| {
+        // Each task's micro-batches on their own thread (crate::parallel);
+        // a lone task's micro-batches split between the two threads.
+        let task_part = |t: usize, range: std::ops::Range<usize>| {
             let (task, chunks, norm, weight) = &plan[t];
             let (old, reference, device) = (&old, &reference, &device);
             move |model: &Janus<B>| -> GradPart<TaskOut> {
                 let mut acc = GradientsAccumulator::<Janus<B>>::new();
                 let mut out = TaskOut::default();
-                for (c, rows) in chunks.iter().enumerate() {
+                for (c, rows) in chunks.iter().enumerate().take(range.end).skip(range.start) {
                     let lp = logprobs(model, ctx, exp, *task, rows)?;
                     let shape = lp.logprobs.dims();
                     if iteration == 0 {
@@ -297,10 +298,19 @@ pub fn grpo<B: AutodiffBackend>(
             }
         };
         let none = |_: &Janus<B>| -> GradPart<TaskOut> { Ok((None, TaskOut::default())) };
+        let all = |t: usize| 0..plan[t].1.len();
         let (grads, a, b) = match plan.len() {
             0 => join_grads(&model, none, none)?,
-            1 => join_grads(&model, task_part(0), none)?,
-            _ => join_grads(&model, task_part(0), task_part(1))?,
+            1 if plan[0].1.len() > 1 => {
+                let cut = plan[0].1.len().div_ceil(2);
+                join_grads(
+                    &model,
+                    task_part(0, 0..cut),
+                    task_part(0, cut..plan[0].1.len()),
+                )?
+            }
+            1 => join_grads(&model, task_part(0, all(0)), none)?,
+            _ => join_grads(&model, task_part(0, all(0)), task_part(1, all(1)))?,
         };
         let mut stats = LossStats::default();
         stats.add(&a.stats);
