@@ -1,0 +1,76 @@
+"""Per-token image decode time in HF transformers + PyTorch (eager) as the
+image grows: the same shape as duet's criterion group
+`image_decode_cfg_batch4_tokens` (crates/duet-model/benches/sampling.rs):
+batch 4, CFG 5 (8 decoder rows), KV cache, temperature 1, 64 / 256 / 576
+image tokens, on the checkpoint `bench_compare` saved (the `shapeworld`
+preset; the position table is widened so 576 tokens fit, as the criterion
+bench does). Prints one JSON line per length.
+
+Usage: hf_decode_lengths.py CHECKPOINT_DIR [REPEATS] [THREADS]
+"""
+
+import json
+import statistics
+import sys
+import time
+
+import torch
+from transformers import JanusForConditionalGeneration
+
+
+def main():
+    ckpt = sys.argv[1]
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    model = JanusForConditionalGeneration.from_pretrained(
+        ckpt, dtype=torch.float32, ignore_mismatched_sizes=True
+    )
+    model.eval()
+    gen = model.generation_config
+    boi = gen.generation_kwargs["boi_token_id"]
+    batch = 4
+    prompts = torch.tensor(
+        [[gen.bos_token_id, 20 + i % 8, 40, 41, boi] for i in range(batch)], dtype=torch.long
+    )
+    for n_tok in (64, 256, 576):
+        model.config.vision_config.num_image_tokens = n_tok
+        lm = model.model.language_model
+        lm.config.max_position_embeddings = max(lm.config.max_position_embeddings, n_tok + 16)
+
+        def generate():
+            with torch.no_grad():
+                return model.generate(
+                    input_ids=prompts,
+                    attention_mask=torch.ones_like(prompts),
+                    generation_mode="image",
+                    do_sample=True,
+                    temperature=1.0,
+                    guidance_scale=5.0,
+                )
+
+        out = generate()  # warm-up, and the shape check
+        assert out.shape == (batch, n_tok), out.shape
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            generate()
+            times.append(time.perf_counter() - t)
+        s = statistics.median(times)
+        print(
+            json.dumps(
+                {
+                    "framework": "HF transformers + PyTorch (eager)",
+                    "threads": threads,
+                    "batch": batch,
+                    "image_tokens": n_tok,
+                    "decode_s": s,
+                    "ms_per_token_step": 1000.0 * s / n_tok,
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
