@@ -31,11 +31,9 @@ def timed(repeats, f):
     return statistics.median(out)
 
 
-def main():
-    ckpt = sys.argv[1]
-    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 16
-    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+def load(ckpt, threads, batch):
+    """The checkpoint in eval mode on `threads` threads, and `batch` prompts
+    ending in BOI (the same token ids bench_compare.rs uses)."""
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     # The ShapeWorld preset's VQ has no residual blocks, a shape transformers'
@@ -46,13 +44,22 @@ def main():
         ckpt, dtype=torch.float32, ignore_mismatched_sizes=True
     )
     model.eval()
-    cfg = model.config
     gen = model.generation_config
-    n_tok = cfg.vision_config.num_image_tokens
     boi = gen.generation_kwargs["boi_token_id"]
     prompts = torch.tensor(
         [[gen.bos_token_id, 20 + i % 8, 40, 41, boi] for i in range(batch)], dtype=torch.long
     )
+    return model, prompts
+
+
+def main():
+    ckpt = sys.argv[1]
+    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    model, prompts = load(ckpt, threads, batch)
+    cfg = model.config
+    n_tok = cfg.vision_config.num_image_tokens
 
     def generate():
         with torch.no_grad():

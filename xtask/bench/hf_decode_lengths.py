@@ -15,25 +15,16 @@ import sys
 import time
 
 import torch
-from transformers import JanusForConditionalGeneration
+
+from hf_bench import load
 
 
 def main():
     ckpt = sys.argv[1]
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
-    torch.set_num_threads(threads)
-    torch.manual_seed(1)
-    model = JanusForConditionalGeneration.from_pretrained(
-        ckpt, dtype=torch.float32, ignore_mismatched_sizes=True
-    )
-    model.eval()
-    gen = model.generation_config
-    boi = gen.generation_kwargs["boi_token_id"]
     batch = 4
-    prompts = torch.tensor(
-        [[gen.bos_token_id, 20 + i % 8, 40, 41, boi] for i in range(batch)], dtype=torch.long
-    )
+    model, prompts = load(ckpt, threads, batch)
     for n_tok in (64, 256, 576):
         model.config.vision_config.num_image_tokens = n_tok
         lm = model.model.language_model
