@@ -268,7 +268,10 @@ fn masked_sum<B: Backend>(x: Tensor<B, 2>, mask: &Tensor<B, 2>) -> f64 {
 }
 
 /// SimPO (Meng et al. 2024) on chosen/rejected pairs, one per row:
-/// `−log σ(β·mean log π(y_w) − β·mean log π(y_l) − γ)`, averaged over rows.
+/// `−log σ(β·mean log π(y_w) − β·mean log π(y_l) − γ)`, averaged over rows,
+/// plus `nll_weight` × the chosen samples' mean negative log-likelihood
+/// (CPO's behaviour-cloning term): SimPO has no reference model, and
+/// pushing rejected samples down alone can drag the chosen ones with them.
 pub fn simpo_loss<B: Backend>(
     chosen_logp: Tensor<B, 2>,
     chosen_mask: Tensor<B, 2>,
@@ -276,13 +279,20 @@ pub fn simpo_loss<B: Backend>(
     rejected_mask: Tensor<B, 2>,
     beta: f64,
     gamma: f64,
+    nll_weight: f64,
 ) -> Tensor<B, 1> {
     let avg = |lp: Tensor<B, 2>, m: Tensor<B, 2>| {
         let len = m.clone().sum_dim(1).clamp_min(1.0);
         (lp * m).sum_dim(1) / len
     };
-    let margin = (avg(chosen_logp, chosen_mask) - avg(rejected_logp, rejected_mask)) * beta - gamma;
-    log_sigmoid(margin).neg().mean()
+    let chosen = avg(chosen_logp, chosen_mask);
+    let margin = (chosen.clone() - avg(rejected_logp, rejected_mask)) * beta - gamma;
+    let loss = log_sigmoid(margin).neg().mean();
+    if nll_weight == 0.0 {
+        loss
+    } else {
+        loss - chosen.mean() * nll_weight
+    }
 }
 
 #[cfg(test)]

@@ -271,8 +271,24 @@ fn simpo_loss_value() {
         t2(&[&[1.0, 0.0]]),
         2.0,
         1.0,
+        0.0,
     );
     close(scalar(l), (1.0 + (-1f64).exp()).ln(), 1e-6);
+}
+
+#[test]
+fn simpo_loss_with_the_chosen_nll_term() {
+    // As above, plus 0.5 × the chosen mean NLL (1): + 0.5.
+    let l = simpo_loss(
+        t2(&[&[-0.5, -1.5]]),
+        t2(&[&[1.0, 1.0]]),
+        t2(&[&[-2.0, 9.0]]),
+        t2(&[&[1.0, 0.0]]),
+        2.0,
+        1.0,
+        0.5,
+    );
+    close(scalar(l), (1.0 + (-1f64).exp()).ln() + 0.5, 1e-6);
 }
 
 /// Log-probs of fixed tokens under logits `θ` `[rows, T, V]`.

@@ -138,6 +138,9 @@ pub struct RlConfig {
     pub gen_logprob_mode: GenLogprobMode,
     pub simpo_beta: f64,
     pub simpo_gamma: f64,
+    /// Weight of the chosen samples' NLL added to SimPO's loss (0 = plain
+    /// SimPO; CPO's behaviour-cloning term).
+    pub simpo_nll_weight: f64,
 
     pub rewards: Vec<RewardSpec>,
 
@@ -209,6 +212,7 @@ impl Default for RlConfig {
             gen_logprob_mode: GenLogprobMode::Cond,
             simpo_beta: 2.0,
             simpo_gamma: 1.0,
+            simpo_nll_weight: 0.0,
             rewards: Vec::new(),
             eval_steps: 0,
             eval_split: "val".into(),

@@ -112,8 +112,15 @@ pub fn simpo<B: AutodiffBackend>(
                     format!("step {step}: a rollout's log-probability is not finite"),
                 ));
             }
-            let loss = simpo_loss(c_lp, c_m, r_lp, r_m, cfg.simpo_beta, cfg.simpo_gamma)
-                * (k as f64 / n as f64)
+            let loss = simpo_loss(
+                c_lp,
+                c_m,
+                r_lp,
+                r_m,
+                cfg.simpo_beta,
+                cfg.simpo_gamma,
+                cfg.simpo_nll_weight,
+            ) * (k as f64 / n as f64)
                 * weight;
             let v: f64 = loss.clone().into_scalar().elem();
             if !v.is_finite() {
