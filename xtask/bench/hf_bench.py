@@ -52,6 +52,19 @@ def load(ckpt, threads, batch):
     return model, prompts
 
 
+def generate_images(model, prompts):
+    """Image tokens for `prompts` with CFG 5, temperature 1, KV cache."""
+    with torch.no_grad():
+        return model.generate(
+            input_ids=prompts,
+            attention_mask=torch.ones_like(prompts),
+            generation_mode="image",
+            do_sample=True,
+            temperature=1.0,
+            guidance_scale=5.0,
+        )
+
+
 def main():
     ckpt = sys.argv[1]
     batch = int(sys.argv[2]) if len(sys.argv) > 2 else 16
@@ -62,15 +75,7 @@ def main():
     n_tok = cfg.vision_config.num_image_tokens
 
     def generate():
-        with torch.no_grad():
-            return model.generate(
-                input_ids=prompts,
-                attention_mask=torch.ones_like(prompts),
-                generation_mode="image",
-                do_sample=True,
-                temperature=1.0,
-                guidance_scale=5.0,
-            )
+        return generate_images(model, prompts)
 
     out = generate()
     assert out.shape == (batch, n_tok), out.shape

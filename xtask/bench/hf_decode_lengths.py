@@ -14,9 +14,7 @@ import statistics
 import sys
 import time
 
-import torch
-
-from hf_bench import load
+from hf_bench import generate_images, load
 
 
 def main():
@@ -31,15 +29,7 @@ def main():
         lm.config.max_position_embeddings = max(lm.config.max_position_embeddings, n_tok + 16)
 
         def generate():
-            with torch.no_grad():
-                return model.generate(
-                    input_ids=prompts,
-                    attention_mask=torch.ones_like(prompts),
-                    generation_mode="image",
-                    do_sample=True,
-                    temperature=1.0,
-                    guidance_scale=5.0,
-                )
+            return generate_images(model, prompts)
 
         out = generate()  # warm-up, and the shape check
         assert out.shape == (batch, n_tok), out.shape

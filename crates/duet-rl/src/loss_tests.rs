@@ -263,32 +263,20 @@ fn gspo_sequence_ratio() {
 
 #[test]
 fn simpo_loss_value() {
-    // Chosen mean log-prob −1, rejected −2, β = 2, γ = 1: margin 1.
-    let l = simpo_loss(
-        t2(&[&[-0.5, -1.5]]),
-        t2(&[&[1.0, 1.0]]),
-        t2(&[&[-2.0, 9.0]]),
-        t2(&[&[1.0, 0.0]]),
-        2.0,
-        1.0,
-        0.0,
-    );
-    close(scalar(l), (1.0 + (-1f64).exp()).ln(), 1e-6);
-}
-
-#[test]
-fn simpo_loss_with_the_chosen_nll_term() {
-    // As above, plus 0.5 × the chosen mean NLL (1): + 0.5.
-    let l = simpo_loss(
-        t2(&[&[-0.5, -1.5]]),
-        t2(&[&[1.0, 1.0]]),
-        t2(&[&[-2.0, 9.0]]),
-        t2(&[&[1.0, 0.0]]),
-        2.0,
-        1.0,
-        0.5,
-    );
-    close(scalar(l), (1.0 + (-1f64).exp()).ln() + 0.5, 1e-6);
+    // Chosen mean log-prob −1, rejected −2, β = 2, γ = 1: margin 1; the NLL
+    // term adds w × the chosen mean NLL (1).
+    for w in [0.0, 0.5] {
+        let l = simpo_loss(
+            t2(&[&[-0.5, -1.5]]),
+            t2(&[&[1.0, 1.0]]),
+            t2(&[&[-2.0, 9.0]]),
+            t2(&[&[1.0, 0.0]]),
+            2.0,
+            1.0,
+            w,
+        );
+        close(scalar(l), (1.0 + (-1f64).exp()).ln() + w, 1e-6);
+    }
 }
 
 /// Log-probs of fixed tokens under logits `θ` `[rows, T, V]`.
