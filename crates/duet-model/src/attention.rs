@@ -7,6 +7,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::cache::KvCache;
+use crate::decode_attention::decode_attention;
 use crate::linear::apply;
 use crate::rope::{RopeTables, apply_rope};
 
@@ -88,21 +89,12 @@ impl<B: Backend> LlamaAttention<B> {
         };
         let rep = self.num_heads / self.num_kv_heads;
         let scale = Some((self.head_dim as f64).powf(-0.5));
-        if t == 1 && rep > 1 {
-            // A decode step with grouped KV heads: the `rep` query heads of
-            // each KV head become `rep` query rows against that head's
-            // cache, so the cache is never repeated (a copy of all of it per
-            // step and layer, which made per-token time grow with the
-            // image). One query position sees every cached key: no causal
-            // mask, only the padding mask, repeated over the query rows.
+        if t == 1 {
+            // A decode step: the `rep` query heads of each KV head become
+            // `rep` query rows against that head's cache, so the cache is
+            // never repeated, nor copied (decode_attention.rs).
             let q = q.reshape([b, self.num_kv_heads, rep, d]);
-            let mask = mask.map(|m| m.repeat_dim(2, rep));
-            let options = AttentionModuleOptions {
-                scale,
-                softcap: None,
-                is_causal: false,
-            };
-            let out = attention(q, k, v, mask, None, options); // [b, kv, rep, d]
+            let out = decode_attention(q, k, v, mask); // [b, kv, rep, d]
             return apply(&self.o_proj, out.reshape([b, 1, self.num_heads * d]));
         }
         let (k, v) = if rep > 1 {
@@ -135,12 +127,10 @@ impl<B: Backend> LlamaAttention<B> {
             }
         });
         let out = attention(q, k, v, mask, None, options); // [b, h, t, d]
-        let out = if t == 1 {
-            out.reshape([b, 1, self.num_heads * d])
-        } else {
-            swap_mid(out).reshape([b, t, self.num_heads * d])
-        };
-        apply(&self.o_proj, out)
+        apply(
+            &self.o_proj,
+            swap_mid(out).reshape([b, t, self.num_heads * d]),
+        )
     }
 }
 

@@ -65,10 +65,16 @@ struct Decode<B: Backend> {
 }
 
 impl<B: Backend> Decode<B> {
-    /// Runs the prompt embeddings `[batch, len]` of `p` through the model.
-    fn prefill(model: &Janus<B>, p: &Padded, embeds: Tensor<B, 3>) -> (Self, Tensor<B, 3>) {
+    /// Runs the prompt embeddings `[batch, len]` of `p` through the model,
+    /// with room in the cache for `new_tokens` more positions.
+    fn prefill(
+        model: &Janus<B>,
+        p: &Padded,
+        embeds: Tensor<B, 3>,
+        new_tokens: usize,
+    ) -> (Self, Tensor<B, 3>) {
         let device = embeds.device();
-        let mut cache = model.new_cache();
+        let mut cache = KvCache::with_reserve(model.language_model.layers.len(), new_tokens);
         let pos = p.positions();
         let mask = p
             .has_padding()
@@ -153,7 +159,7 @@ pub fn generate_text_from_features<B: Backend>(
     let device = model.lm_head.weight.device();
 
     let embeds = model.merge_embeddings(&p.ids, p.batch, features)?;
-    let (mut state, h) = Decode::prefill(model, &p, embeds);
+    let (mut state, h) = Decode::prefill(model, &p, embeds, cfg.max_new_tokens);
     let mut hidden = last(h);
     let mut sampler = Sampler::new(cfg.sampling.clone());
     let mut out = vec![Vec::new(); p.batch];
@@ -257,7 +263,7 @@ pub fn generate_image_tokens_scored<B: Backend>(
         Ok(codes)
     };
     if cfg.use_cache {
-        let (mut state, h) = Decode::prefill(model, &p, embeds);
+        let (mut state, h) = Decode::prefill(model, &p, embeds, cfg.num_tokens);
         let mut hidden = last(h);
         for step in 0..cfg.num_tokens {
             let codes = pick(hidden, &mut out)?;

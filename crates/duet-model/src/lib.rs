@@ -14,6 +14,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod contrastive;
+pub mod decode_attention;
 pub mod error;
 pub mod generate;
 pub mod hf_keys;
