@@ -1,7 +1,8 @@
 //! Model-side benches on the `shapeworld` preset (random weights; speed does
 //! not depend on them): image-token decode with CFG and the KV cache at
 //! batch 1/16/64, per-token decode time as the image grows (64/256/576
-//! tokens), text decode, teacher-forced log-probs, VQ decode.
+//! tokens), one decode step at a given cache length (also at Janus-Pro-1B's
+//! width), text decode, teacher-forced log-probs, VQ decode.
 //! `cargo bench -p duet-model --bench sampling`; baselines: docs/benchmarks.md.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -11,6 +12,7 @@ use duet_model::sampling::SamplingConfig;
 use duet_model::{Cpu, Janus, JanusConfig};
 
 use burn::prelude::*;
+use burn::tensor::Distribution;
 
 fn setup(max_pos: usize) -> (Janus<Cpu>, ImageGenConfig) {
     let (mut cfg, ids) = JanusConfig::preset("shapeworld").expect("preset");
@@ -80,6 +82,74 @@ fn per_token(c: &mut Criterion) {
     g.finish();
 }
 
+/// Janus-Pro-1B's language-model shape (2048 wide, 16 heads of 128, MLP
+/// 5632, 16384 image codes) with `layers` of its 24 layers: each layer's
+/// weights and cache are the real model's, only the depth is cut.
+fn janus_1b_width(layers: usize) -> JanusConfig {
+    let (mut cfg, _) = JanusConfig::preset("shapeworld").expect("preset");
+    let t = &mut cfg.text_config;
+    (t.hidden_size, t.intermediate_size, t.num_hidden_layers) = (2048, 5632, layers);
+    (t.num_attention_heads, t.num_key_value_heads, t.head_dim) = (16, Some(16), Some(128));
+    t.max_position_embeddings = 1024;
+    cfg.vision_config.projection_dim = 2048;
+    let q = &mut cfg.vq_config;
+    (q.projection_dim, q.image_token_embed_dim, q.num_embeddings) = (2048, 2048, 16384);
+    cfg.validate().expect("valid config");
+    cfg
+}
+
+/// One image-token decode step (decoder + image head) with `len` positions
+/// already cached: the per-token cost at a point of the image, not averaged
+/// over it. The cache is filled with random keys/values and cut back to
+/// `len` after every step.
+fn decode_step_at_len(c: &mut Criterion) {
+    let wide_layers: usize = std::env::var("DUET_BENCH_WIDE_LAYERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let (mut small, _) = JanusConfig::preset("shapeworld").expect("preset");
+    small.text_config.max_position_embeddings = 1024;
+    let cases = [
+        ("shapeworld/rows8".to_string(), small, 8),
+        (
+            format!("janus1b_width_{wide_layers}layers/rows2"),
+            janus_1b_width(wide_layers),
+            2,
+        ),
+        (
+            format!("janus1b_width_{wide_layers}layers/rows32"),
+            janus_1b_width(wide_layers),
+            32,
+        ),
+    ];
+    let dev = Default::default();
+    let mut g = c.benchmark_group("decode_step_at_cache_len");
+    g.sample_size(10);
+    for (name, cfg, rows) in cases {
+        let model = cfg.init::<Cpu>(&dev);
+        let t = &cfg.text_config;
+        let (kv, d) = (t.kv_heads(), t.head_dim());
+        let x = Tensor::<Cpu, 3>::random([rows, 1, t.hidden_size], Distribution::Default, &dev);
+        for len in [64usize, 256, 576] {
+            let mut cache = duet_model::cache::KvCache::with_reserve(t.num_hidden_layers, 1);
+            for layer in 0..t.num_hidden_layers {
+                let r =
+                    || Tensor::<Cpu, 4>::random([rows, kv, len, d], Distribution::Default, &dev);
+                cache.append(layer, r(), r());
+            }
+            g.bench_function(BenchmarkId::new(&name, len), |b| {
+                b.iter(|| {
+                    let h = model.decode(x.clone(), Some(&mut cache));
+                    let logits = model.image_logits(h).into_data();
+                    cache.truncate(len);
+                    logits
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn text_and_logprobs(c: &mut Criterion) {
     let (model, cfg) = setup(256);
     let p = prompts(16, &cfg);
@@ -130,5 +200,11 @@ fn text_and_logprobs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, image_decode, per_token, text_and_logprobs);
+criterion_group!(
+    benches,
+    image_decode,
+    per_token,
+    decode_step_at_len,
+    text_and_logprobs
+);
 criterion_main!(benches);

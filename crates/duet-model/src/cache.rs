@@ -73,6 +73,14 @@ impl<B: Backend> KvCache<B> {
         self.len() == 0
     }
 
+    /// Forgets the positions from `len` on; the buffers keep their capacity
+    /// (to decode again from the same prefix, as benchmarks do).
+    pub fn truncate(&mut self, len: usize) {
+        for c in self.layers.iter_mut().flatten() {
+            c.len = c.len.min(len);
+        }
+    }
+
     /// Appends this step's keys and values (`[batch, kv_heads, t, d]`) to
     /// layer `i` and returns all cached ones, `[batch, kv_heads, past + t, d]`
     /// (views of the buffers once there is a past).
@@ -226,6 +234,12 @@ mod tests {
             }
             assert_eq!(cache.len(), 0, "layer 0 is empty");
             assert_eq!(cache.layers[1].as_ref().map(|c| c.len), Some(12));
+            // Truncated, the next append overwrites the dropped positions.
+            cache.truncate(9);
+            let k = ramp::<B>([2, 3, 1, 5], 7.0);
+            let (got_k, _) = cache.append(1, k.clone(), k.clone());
+            let want = Tensor::cat(vec![want_k.slice([0..2, 0..3, 0..9, 0..5]), k], 2);
+            assert_eq!(got_k.into_data(), want.into_data(), "after truncate");
         }
     }
 

@@ -66,6 +66,17 @@ fn flex_decode<B: Backend>(
     v: &Tensor<B, 4>,
     mask: Option<&Tensor<B, 4, Bool>>,
 ) -> Option<Tensor<B, 4>> {
+    flex_decode_split(q, k, v, mask, PARALLEL_ELEMS)
+}
+
+/// [`flex_decode`], split between the cores from `split_at` cached keys.
+fn flex_decode_split<B: Backend>(
+    q: &Tensor<B, 4>,
+    k: &Tensor<B, 4>,
+    v: &Tensor<B, 4>,
+    mask: Option<&Tensor<B, 4, Bool>>,
+    split_at: usize,
+) -> Option<Tensor<B, 4>> {
     let [b, kv, rep, d] = q.dims();
     let past = k.dims()[2];
     let (TensorPrimitive::Float(kp), TensorPrimitive::Float(vp)) =
@@ -94,15 +105,29 @@ fn flex_decode<B: Backend>(
         scale: (d as f32).powf(-0.5),
     };
     let mut out = vec![0f32; b * kv * rep * d];
-    // One thread: handing half the groups to the other core (rayon::join)
-    // cost more than it saved, even at 576 cached positions.
-    run_dispatch(&job, &mut out);
+    // Half the groups on each core once the cache read is large (the
+    // hand-over costs tens of µs: at the ShapeWorld size it lost, even at
+    // 576 positions; a wide model's batch reads hundreds of MB).
+    let groups = b * kv;
+    if groups >= 2 && groups * past * d >= split_at {
+        let (lo, hi) = out.split_at_mut(groups / 2 * rep * d);
+        rayon::join(
+            || run_dispatch(&job, 0, lo),
+            || run_dispatch(&job, groups / 2, hi),
+        );
+    } else {
+        run_dispatch(&job, 0, &mut out);
+    }
     let device = q.device();
     Some(Tensor::from_data(
         TensorData::new(out, [b, kv, rep, d]),
         &device,
     ))
 }
+
+/// Cached keys (and as many values) above which a step is split between
+/// the two cores: 4 M floats, 16 MB.
+const PARALLEL_ELEMS: usize = 1 << 22;
 
 /// One decode step's attention on raw buffers.
 struct Job<'a> {
@@ -121,27 +146,28 @@ struct Job<'a> {
 
 /// Runs [`run`] compiled for AVX2 + FMA where the CPU has them (the crate
 /// itself is built for baseline x86-64, i.e. SSE2), as the GEMM crate does.
-fn run_dispatch(job: &Job, out: &mut [f32]) {
+fn run_dispatch(job: &Job, first: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the features were just detected on this CPU.
-        unsafe { run_avx2(job, out) };
+        unsafe { run_avx2(job, first, out) };
         return;
     }
-    run(job, out)
+    run(job, first, out)
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_avx2(job: &Job, out: &mut [f32]) {
-    run(job, out)
+unsafe fn run_avx2(job: &Job, first: usize, out: &mut [f32]) {
+    run(job, first, out)
 }
 
-/// Every (batch row, KV head) group: scores, softmax, weighted values.
+/// The (batch row, KV head) groups from `first` on that `out` holds:
+/// scores, softmax, weighted values.
 #[inline(always)]
-fn run(job: &Job, out: &mut [f32]) {
+fn run(job: &Job, first: usize, out: &mut [f32]) {
     let Job {
         k,
         v,
@@ -153,6 +179,7 @@ fn run(job: &Job, out: &mut [f32]) {
     } = *job;
     let mut scores = vec![0f32; rep * past];
     for (i, out) in out.chunks_exact_mut(rep * d).enumerate() {
+        let i = first + i;
         let (bi, g) = (i / kv, i % kv);
         let kb = k.off + bi * k.strides[0] + g * k.strides[1];
         let vb = v.off + bi * v.strides[0] + g * v.strides[1];
@@ -364,7 +391,14 @@ mod tests {
         let dev = Default::default();
         for masked in [false, true] {
             let m = mask(masked).map(|m| Tensor::<Cpu, 4, Bool>::from_data(m, &dev));
-            let got = flex_decode(&q, &kc, &vc, m.as_ref()).expect("the burn-flex loop applies");
+            let one = flex_decode(&q, &kc, &vc, m.as_ref()).expect("the burn-flex loop applies");
+            let two = flex_decode_split(&q, &kc, &vc, m.as_ref(), 0).expect("applies");
+            assert_eq!(
+                one.clone().into_data(),
+                two.into_data(),
+                "split over the cores"
+            );
+            let got = one;
             let to = |t: Tensor<Cpu, 4>| Tensor::<Ad, 4>::from_data(t.into_data(), &dev);
             let want = decode_attention(
                 to(q.clone()),
