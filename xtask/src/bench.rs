@@ -14,6 +14,11 @@ use serde_json::Value;
 pub enum BenchCmd {
     /// Run both frameworks on the parity fixture and ShapeWorld configs.
     Compare(CompareArgs),
+    /// Run every criterion bench and save the results as a baseline.
+    Save(crate::bench_baseline::BaselineArgs),
+    /// Run every criterion bench against a saved baseline; fails when one is
+    /// slower by more than the threshold.
+    Check(crate::bench_baseline::CheckArgs),
 }
 
 #[derive(clap::Args)]
@@ -57,7 +62,11 @@ fn num(v: &Value, k: &str) -> f64 {
 }
 
 pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
-    let BenchCmd::Compare(a) = cmd;
+    let a = match cmd {
+        BenchCmd::Compare(a) => a,
+        BenchCmd::Save(a) => return crate::bench_baseline::save(a),
+        BenchCmd::Check(a) => return crate::bench_baseline::check(a),
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .args([

@@ -1,6 +1,7 @@
 //! `cargo xtask …`: measurements and maintenance that are too long for tests.
 
 mod bench;
+mod bench_baseline;
 mod detector;
 mod pairs;
 mod results;
