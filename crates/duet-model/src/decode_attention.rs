@@ -79,6 +79,11 @@ fn flex_decode_split<B: Backend>(
 ) -> Option<Tensor<B, 4>> {
     let [b, kv, rep, d] = q.dims();
     let past = k.dims()[2];
+    // Anything but the shapes documented above takes the burn-ops path.
+    let mask_ok = mask.is_none_or(|m| m.dims() == [b, 1, 1, past]);
+    if k.dims() != [b, kv, past, d] || v.dims() != [b, kv, past, d] || !mask_ok {
+        return None;
+    }
     let (TensorPrimitive::Float(kp), TensorPrimitive::Float(vp)) =
         (k.clone().into_primitive(), v.clone().into_primitive())
     else {
