@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod contrastive;
 pub mod decode_attention;
+mod decode_kernel;
 pub mod error;
 pub mod generate;
 pub mod hf_keys;
