@@ -150,6 +150,40 @@ fn decode_step_at_len(c: &mut Criterion) {
     g.finish();
 }
 
+/// The decode step's attention alone (`decode_attention` on views of a
+/// filled cache, 576 positions): ShapeWorld's heads (8 rows, 2 KV heads
+/// of 32, 2 query heads each) and Janus-Pro-1B's (16 heads of 128) at 2 and
+/// 32 rows.
+fn attention_only(c: &mut Criterion) {
+    let dev = Default::default();
+    let mut g = c.benchmark_group("decode_attention_576");
+    g.sample_size(20);
+    for (name, rows, kv, rep, d) in [
+        ("shapeworld/rows8", 8, 2, 2, 32),
+        ("janus1b/rows2", 2, 16, 1, 128),
+        ("janus1b/rows32", 32, 16, 1, 128),
+    ] {
+        let len = 576;
+        let mut cache = duet_model::cache::KvCache::<Cpu>::with_reserve(1, 1);
+        let r = |t| Tensor::<Cpu, 4>::random([rows, kv, t, d], Distribution::Default, &dev);
+        cache.append(0, r(len - 1), r(len - 1));
+        let (k, v) = cache.append(0, r(1), r(1));
+        let q = Tensor::<Cpu, 4>::random([rows, kv, rep, d], Distribution::Default, &dev);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                duet_model::decode_attention::decode_attention(
+                    q.clone(),
+                    k.clone(),
+                    v.clone(),
+                    None,
+                )
+                .into_data()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn text_and_logprobs(c: &mut Criterion) {
     let (model, cfg) = setup(256);
     let p = prompts(16, &cfg);
@@ -205,6 +239,7 @@ criterion_group!(
     image_decode,
     per_token,
     decode_step_at_len,
+    attention_only,
     text_and_logprobs
 );
 criterion_main!(benches);

@@ -148,8 +148,16 @@ mod tests {
     /// and without a padding mask and with more than one query per KV head.
     #[test]
     fn kernel_matches_burn_ops() {
+        // d = 8: one 8-wide block; d = 107 = 64 + 32 + 8 + 3: every block
+        // width of the value loop and its single-column tail.
+        for d in [8, 107] {
+            kernel_matches_burn_ops_at(d);
+        }
+    }
+
+    fn kernel_matches_burn_ops_at(d: usize) {
         type Ad = burn::backend::Autodiff<Cpu>;
-        let (b, kv, rep, d, past) = (3, 2, 2, 8, 37);
+        let (b, kv, rep, past) = (3, 2, 2, 37);
         let k = noise::<Cpu>([b, kv, past, d], 1);
         let v = noise::<Cpu>([b, kv, past, d], 2);
         let q = noise::<Cpu>([b, kv, rep, d], 3);
@@ -198,7 +206,7 @@ mod tests {
                 .zip(&w)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
-            assert!(diff < 1e-5, "masked = {masked}: max |diff| {diff}");
+            assert!(diff < 1e-5, "d = {d}, masked = {masked}: max |diff| {diff}");
         }
     }
 }

@@ -110,12 +110,17 @@ fn run(job: &Job, first: usize, out: &mut [f32]) {
 }
 
 /// `o = inv · Σ_τ p[τ] · V[τ]`, the rows `V[τ]` (`o.len()` wide,
-/// contiguous) `stride` apart from `base`: blocks of 32 columns in four
-/// independent register accumulators, then blocks of 8, then single ones.
+/// contiguous) `stride` apart from `base`: blocks of 64 columns in eight
+/// independent register accumulators (each row is read once per block),
+/// then of 32 in four, then of 8, then single columns.
 #[inline(always)]
 fn weighted_rows(p: &[f32], data: &[f32], base: usize, stride: usize, inv: f32, o: &mut [f32]) {
     let d = o.len();
     let mut j = 0;
+    while j + 8 * LANES <= d {
+        block::<8>(p, data, base + j, stride, inv, &mut o[j..j + 8 * LANES]);
+        j += 8 * LANES;
+    }
     while j + 4 * LANES <= d {
         block::<4>(p, data, base + j, stride, inv, &mut o[j..j + 4 * LANES]);
         j += 4 * LANES;
