@@ -56,6 +56,10 @@ fn host(t: Tensor<impl Backend, 2>) -> Result<Vec<f32>> {
         .map_err(|e| ModelError::Input(format!("reading logits: {e:?}")))
 }
 
+/// Most positions a decode reserves in the cache before it needs them (a
+/// Janus-Pro image is 576).
+const MAX_RESERVE: usize = 1024;
+
 /// State of a padded, cached decode.
 struct Decode<B: Backend> {
     cache: KvCache<B>,
@@ -66,7 +70,10 @@ struct Decode<B: Backend> {
 
 impl<B: Backend> Decode<B> {
     /// Runs the prompt embeddings `[batch, len]` of `p` through the model,
-    /// with room in the cache for `new_tokens` more positions.
+    /// with room in the cache for `new_tokens` more positions — at most
+    /// [`MAX_RESERVE`]: a long `max_new_tokens` that stops early must not
+    /// allocate its whole cache up front; past the reserve the buffers
+    /// double as they fill.
     fn prefill(
         model: &Janus<B>,
         p: &Padded,
@@ -74,7 +81,8 @@ impl<B: Backend> Decode<B> {
         new_tokens: usize,
     ) -> (Self, Tensor<B, 3>) {
         let device = embeds.device();
-        let mut cache = KvCache::with_reserve(model.language_model.layers.len(), new_tokens);
+        let reserve = new_tokens.min(MAX_RESERVE);
+        let mut cache = KvCache::with_reserve(model.language_model.layers.len(), reserve);
         let pos = p.positions();
         let mask = p
             .has_padding()
