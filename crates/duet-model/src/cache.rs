@@ -90,28 +90,20 @@ impl<B: Backend> KvCache<B> {
         keys: Tensor<B, 4>,
         values: Tensor<B, 4>,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let [b, h, t, d] = keys.dims();
+        let t = keys.dims()[2];
         let Some(mut c) = self.layers[i].take() else {
-            let cap = t + self.reserve.max(1);
-            let dev = keys.device();
+            let (keys_t, values_buf) =
+                buffers(keys.clone(), values.clone(), t + self.reserve.max(1));
             self.layers[i] = Some(LayerCache {
-                keys_t: write_positions(Tensor::zeros([b, h, d, cap], &dev), 0, keys.clone(), true),
-                values: write_positions(
-                    Tensor::zeros([b, h, cap, d], &dev),
-                    0,
-                    values.clone(),
-                    false,
-                ),
+                keys_t,
+                values: values_buf,
                 len: t,
             });
             return (keys, values);
         };
         if c.len + t > c.capacity() {
-            let cap = (2 * c.capacity()).max(c.len + t);
             let (k, v) = c.filled();
-            let dev = keys.device();
-            c.keys_t = write_positions(Tensor::zeros([b, h, d, cap], &dev), 0, k, true);
-            c.values = write_positions(Tensor::zeros([b, h, cap, d], &dev), 0, v, false);
+            (c.keys_t, c.values) = buffers(k, v, (2 * c.capacity()).max(c.len + t));
         }
         c.keys_t = write_positions(c.keys_t, c.len, keys, true);
         c.values = write_positions(c.values, c.len, values, false);
@@ -120,6 +112,21 @@ impl<B: Backend> KvCache<B> {
         self.layers[i] = Some(c);
         out
     }
+}
+
+/// Fresh buffers of capacity `cap` (keys transposed) holding `keys` and
+/// `values` (`[b, h, t, d]`) at positions `0..t`.
+fn buffers<B: Backend>(
+    keys: Tensor<B, 4>,
+    values: Tensor<B, 4>,
+    cap: usize,
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let [b, h, _, d] = keys.dims();
+    let dev = keys.device();
+    (
+        write_positions(Tensor::zeros([b, h, d, cap], &dev), 0, keys, true),
+        write_positions(Tensor::zeros([b, h, cap, d], &dev), 0, values, false),
+    )
 }
 
 /// Writes `src` (`[b, h, t, d]`) into positions `start..start + t` of `dst`:
